@@ -1,0 +1,250 @@
+"""The farm as one ASGI app: the control API (FastAPI) and every episode's MCP endpoint.
+
+Routes are listed in docs/api.md. Errors are always JSON ``{"detail": ...}``:
+404 for an unknown environment, scenario or episode (saying why), 422 for a
+body that does not validate (FastAPI names the field), never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from envfarm import __version__
+from envfarm.environments import Environment
+from envfarm.episodes import Episode, EpisodeNotFound, EpisodeStore
+from envfarm.mcp_server import build_server, current_episode, session_manager
+from envfarm.scenarios import Scenario
+from envfarm.security import AccessGuard, default_allowed_hosts
+from envfarm.state import state_hash
+
+
+@dataclass
+class FarmSettings:
+    """How the farm serves; every field has a flag and an ``ENVFARM_*`` variable (see docs/api.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)  # beyond loopback and the bound address
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+class Farm:
+    """The catalog of environments and the live episodes of this process."""
+
+    def __init__(self, envs: dict[str, Environment]) -> None:
+        self.envs = envs
+        self.episodes = EpisodeStore()
+
+    def env(self, env_id: str) -> Environment:
+        env = self.envs.get(env_id)
+        if env is None:
+            raise HTTPException(404, f"no environment {env_id!r}; this farm serves {sorted(self.envs)}")
+        return env
+
+    def scenario(self, env: Environment, scenario_id: str) -> Scenario:
+        scenario = env.scenarios.get(scenario_id)
+        if scenario is None:
+            raise HTTPException(
+                404, f"no scenario {scenario_id!r} in {env.id!r}; see /v1/envs/{env.id}/scenarios"
+            )
+        return scenario
+
+    def episode(self, episode_id: str) -> Episode:
+        try:
+            return self.episodes.get(episode_id)
+        except EpisodeNotFound as e:
+            raise HTTPException(404, f"episode {episode_id!r} not found: {e.reason}") from None
+
+    def open(self, env_id: str, scenario_id: str | None, seed: int | None) -> Episode:
+        env = self.env(env_id)
+        if scenario_id is None:
+            ids = sorted(env.scenarios)
+            scenario_id = random.Random(seed).choice(ids) if seed is not None else ids[0]
+        return self.episodes.create(env, self.scenario(env, scenario_id), seed)
+
+
+class EpisodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = Field(min_length=1, description="environment id, as in GET /v1/envs")
+    scenario: str | None = Field(
+        None, description="scenario id; the first one (or one picked by seed) if left out"
+    )
+    seed: int | None = Field(
+        None, description="seed for the tools' randomness; the scenario's own if left out"
+    )
+
+
+class EpisodeCreated(BaseModel):
+    episode_id: str
+    env: str
+    scenario: str
+    mcp_url: str
+    task: str
+
+
+class McpEndpoint:
+    """``/episodes/{episode_id}/mcp``: bind the episode, then let the SDK serve the request."""
+
+    def __init__(self, farm: Farm, manager: Any) -> None:
+        self.farm = farm
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        episode_id = scope["path_params"]["episode_id"]
+        try:
+            episode = self.farm.episodes.get(episode_id)
+        except EpisodeNotFound as e:
+            response = Response(
+                content=_jsonrpc_error(f"episode {episode_id!r} not found: {e.reason}"),
+                status_code=404,
+                media_type="application/json",
+            )
+            await response(scope, receive, send)
+            return
+        token = current_episode.set(episode)
+        try:
+            await self.manager.handle_request(scope, receive, send)
+        finally:
+            current_episode.reset(token)
+
+
+def _jsonrpc_error(message: str) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}})
+
+
+def create_app(envs: dict[str, Environment], settings: FarmSettings | None = None) -> Any:
+    """Build the farm's ASGI app for these environments."""
+    settings = settings or FarmSettings()
+    farm = Farm(envs)
+    manager = session_manager(build_server(), settings.max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with manager.run():
+            yield
+        farm.episodes.close_all()
+
+    api = FastAPI(
+        title="envfarm",
+        version=__version__,
+        summary="Control API of an envfarm farm: environments, scenarios and episodes.",
+        lifespan=lifespan,
+    )
+    api.state.farm = farm
+
+    @api.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the farm answers, with its environments and live episode count."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "envs": sorted(farm.envs),
+            "episodes": len(farm.episodes),
+        }
+
+    @api.get("/v1/envs", tags=["envs"])
+    def list_envs() -> list[dict[str, Any]]:
+        """Every environment: id, title, tool names, scenario count."""
+        return [
+            {
+                "id": env.id,
+                "title": env.title,
+                "description": env.description,
+                "version": env.version,
+                "tools": list(env.tools),
+                "scenario_count": len(env.scenarios),
+            }
+            for env in farm.envs.values()
+        ]
+
+    @api.get("/v1/envs/{env_id}", tags=["envs"])
+    def get_env(env_id: str) -> dict[str, Any]:
+        """The environment's manifest: rules, tables, tools with their JSON Schemas."""
+        return farm.env(env_id).manifest()
+
+    @api.get("/v1/envs/{env_id}/scenarios", tags=["envs"])
+    def list_scenarios(env_id: str) -> list[dict[str, Any]]:
+        """Scenario ids and tasks; checks and oracles are not shown here (agents may read this)."""
+        return [s.public() for s in farm.env(env_id).scenarios.values()]
+
+    @api.get("/v1/envs/{env_id}/scenarios/{scenario_id}", tags=["envs"])
+    def get_scenario(env_id: str, scenario_id: str) -> dict[str, Any]:
+        """A whole scenario with its checks and oracle: the operator's view, not the agent's."""
+        env = farm.env(env_id)
+        return farm.scenario(env, scenario_id).model_dump(mode="json")
+
+    @api.post("/v1/episodes", status_code=201, response_model=EpisodeCreated, tags=["episodes"])
+    def create_episode(body: EpisodeRequest, request: Request) -> EpisodeCreated:
+        """Open an isolated episode of a scenario; connect an MCP client to ``mcp_url``."""
+        episode = farm.open(body.env, body.scenario, body.seed)
+        return EpisodeCreated(
+            episode_id=episode.id,
+            env=episode.env.id,
+            scenario=episode.scenario.id,
+            mcp_url=str(request.base_url).rstrip("/") + f"/episodes/{episode.id}/mcp",
+            task=episode.scenario.task,
+        )
+
+    @api.get("/v1/episodes", tags=["episodes"])
+    def list_episodes() -> list[dict[str, Any]]:
+        """Live episodes of this process."""
+        return [_episode_info(e) for e in farm.episodes]
+
+    @api.get("/v1/episodes/{episode_id}", tags=["episodes"])
+    def get_episode(episode_id: str) -> dict[str, Any]:
+        """One live episode: env, scenario, task, calls made."""
+        return _episode_info(farm.episode(episode_id))
+
+    @api.get("/v1/episodes/{episode_id}/state", tags=["episodes"])
+    def get_state(episode_id: str) -> dict[str, Any]:
+        """The canonical state ``{table: [rows by primary key]}`` and its hash."""
+        episode = farm.episode(episode_id)
+        view = episode.view()
+        return {"episode_id": episode.id, "state_hash": state_hash(view), "state": view}
+
+    @api.post("/v1/episodes/{episode_id}/reset", tags=["episodes"])
+    def reset_episode(episode_id: str) -> dict[str, Any]:
+        """Put the episode back to its scenario's initial state."""
+        episode = farm.episode(episode_id)
+        episode.reset()
+        return {**_episode_info(episode), "state_hash": episode.state_hash()}
+
+    @api.delete("/v1/episodes/{episode_id}", status_code=204, tags=["episodes"])
+    def delete_episode(episode_id: str) -> Response:
+        """End the episode and free its state; its id then answers 404 with the reason."""
+        farm.episode(episode_id)
+        farm.episodes.delete(episode_id)
+        return Response(status_code=204)
+
+    api.router.routes.append(
+        Route(
+            "/episodes/{episode_id}/mcp",
+            endpoint=McpEndpoint(farm, manager),
+            methods=["GET", "POST", "DELETE"],
+        )
+    )
+    allowed = default_allowed_hosts(settings.host) + [h.lower() for h in settings.allowed_hosts]
+    return AccessGuard(api, allowed_hosts=allowed, token=settings.token)
+
+
+def _episode_info(episode: Episode) -> dict[str, Any]:
+    return {
+        "episode_id": episode.id,
+        "env": episode.env.id,
+        "scenario": episode.scenario.id,
+        "task": episode.scenario.task,
+        "seed": episode.seed,
+        "calls": episode.calls,
+    }

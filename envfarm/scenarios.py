@@ -1,0 +1,150 @@
+"""Scenarios: an initial state, a task, the checks that judge it, and an oracle that solves it.
+
+A scenario file (``servers/<env>/scenarios/<id>.json``) looks like::
+
+    {
+      "id": "return-and-pay",
+      "task": "I returned 'Dune' today ...",
+      "state": "base",                    # a file under states/, or the rows inline
+      "clock": "2026-03-14T10:00:00+00:00",
+      "seed": 7,
+      "checks": [{"id": "...", "description": "...", "code": "def check(initial, final): ..."}],
+      "oracle": [{"tool": "return_copy", "arguments": {"barcode": "B-0001"}}]
+    }
+
+A check's code defines ``check(initial, final) -> bool`` over canonical state
+views (EnvScaler's ``check_func(final_state)`` reading a global ``initial_state``
+is accepted too). ``preserve: true`` marks a check that is meant to hold on the
+initial state already (nothing must break it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import MetaData, create_engine
+from sqlalchemy.pool import StaticPool
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class Check(BaseModel):
+    """One rule over the initial and final state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    description: str = Field(min_length=1)
+    code: str = Field(min_length=1, description="Python source defining check(initial, final) -> bool")
+    preserve: bool = Field(False, description="True when the check already holds before the agent acts")
+
+
+class Call(BaseModel):
+    """One tool call of a trajectory or an oracle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scenario(BaseModel):
+    """A task in an environment, with the state it starts from and how it is judged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    task: str = Field(min_length=1)
+    state: str | dict[str, list[dict[str, Any]]]
+    clock: datetime
+    seed: int = 0
+    checks: list[Check] = Field(min_length=1)
+    oracle: list[Call] = Field(min_length=1)
+    gate: dict[str, Any] | None = Field(None, description="The quality gate's numbers, once it has run")
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_has_zone(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("clock needs a UTC offset, e.g. 2026-03-14T10:00:00+00:00")
+        return value
+
+    def public(self) -> dict[str, Any]:
+        """What an agent may see: the id and the task, never the checks or the oracle."""
+        return {"id": self.id, "task": self.task}
+
+
+def load_scenario_file(path: Path) -> Scenario:
+    """Parse and validate one scenario file; errors name the file and the field."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path.name}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(f"{path.name}: {_first_errors(e)}") from None
+    if scenario.id != path.stem:
+        raise ValueError(f"{path.name}: id {scenario.id!r} must match the file name {path.stem!r}")
+    return scenario
+
+
+def _first_errors(e: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in e.errors()[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(e.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def build_database(
+    metadata: MetaData, models: dict[str, type[BaseModel]], rows: dict[str, list[dict[str, Any]]], where: str
+) -> bytes:
+    """Create the schema, insert ``rows`` and return the database as SQLite bytes.
+
+    Every row is validated by its SQLModel class (types, required columns, no
+    unknown columns) and every foreign key is checked; errors name ``where``, the
+    table and the row index.
+    """
+    unknown = sorted(set(rows) - set(metadata.tables))
+    if unknown:
+        raise ValueError(f"{where}: unknown table(s) {unknown}; tables are {sorted(metadata.tables)}")
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        engine = create_engine("sqlite://", creator=lambda: db, poolclass=StaticPool)
+        metadata.create_all(engine)
+        db.execute("BEGIN")
+        for table in metadata.sorted_tables:
+            model = models[table.name]
+            columns = [c.name for c in table.columns]
+            for i, row in enumerate(rows.get(table.name, [])):
+                extra = sorted(set(row) - set(columns))
+                if extra:
+                    raise ValueError(f"{where}: {table.name}[{i}]: unknown column(s) {extra}")
+                try:
+                    obj = model.model_validate(row)
+                except ValidationError as e:
+                    raise ValueError(f"{where}: {table.name}[{i}]: {_first_errors(e)}") from None
+                values = [getattr(obj, c) for c in columns]
+                marks = ", ".join("?" for _ in columns)
+                names = ", ".join(f'"{c}"' for c in columns)
+                try:
+                    db.execute(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)
+                except sqlite3.IntegrityError as e:
+                    raise ValueError(f"{where}: {table.name}[{i}]: {e}") from None
+        db.execute("COMMIT")
+        bad = db.execute("PRAGMA foreign_key_check").fetchall()
+        if bad:
+            table, rowid, parent, _ = bad[0]
+            raise ValueError(f"{where}: {table} row {rowid} refers to a missing {parent} row")
+        return db.serialize()
+    finally:
+        db.close()

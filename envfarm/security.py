@@ -1,0 +1,90 @@
+"""Who may talk to the farm: Host/Origin allow-lists against DNS rebinding, and an optional bearer token.
+
+Both guard the whole app, the control API and every MCP endpoint alike, so
+there is one place that decides. A browser page on another origin that
+resolves its own name to 127.0.0.1 sends that name as Host (refused, 421) or
+its origin as Origin (refused, 403).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def default_allowed_hosts(bind_host: str) -> list[str]:
+    """Loopback names always; the bound address too when it is a specific one."""
+    hosts = list(LOOPBACK_HOSTS)
+    if bind_host not in ("0.0.0.0", "::", "", *LOOPBACK_HOSTS, "::1"):
+        hosts.append(f"[{bind_host}]" if ":" in bind_host else bind_host)
+    return hosts
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    """Whether a Host value (name, optionally ``:port``; IPv6 in brackets) names an allowed host."""
+    name = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
+    return bool(name) and name.lower() in allowed
+
+
+def _origin_allowed(origin: str, allowed_hosts: list[str]) -> bool:
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and _host_allowed(rest.rstrip("/"), allowed_hosts)
+
+
+class AccessGuard:
+    """ASGI middleware: refuse requests whose Host or Origin is not allowed, or that lack the token."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: list[str],
+        token: str | None = None,
+        open_paths: tuple[str, ...] = ("/healthz",),
+    ) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.token = token
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if not _host_allowed(host, self.allowed_hosts):
+            await _refuse(
+                send,
+                421,
+                f"Host {host!r} is not allowed (DNS rebinding protection); "
+                f"allowed: {', '.join(self.allowed_hosts)}; add one with --allow-host",
+            )
+            return
+        origin = headers.get("origin")
+        if origin and not _origin_allowed(origin, self.allowed_hosts):
+            await _refuse(send, 403, f"Origin {origin!r} is not allowed (DNS rebinding protection)")
+            return
+        if self.token and scope["path"] not in self.open_paths:
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                await _refuse(
+                    send,
+                    401,
+                    "missing or wrong bearer token (Authorization: Bearer ...)",
+                    [(b"www-authenticate", b"Bearer")],
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"detail": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,108 @@
+"""The state codec: canonical views of an episode's database, their hash, their diff.
+
+The canonical view is ``{table: [rows sorted by primary key]}`` with every row a
+``{column: value}`` dict. Its canonical JSON (sorted keys, no whitespace) is the
+same for the same rows whatever order they were written in, so its sha256 is a
+stable fingerprint of a state across runs and machines.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+from typing import Any
+
+StateView = dict[str, list[dict[str, Any]]]
+
+
+def table_names(db: sqlite3.Connection) -> list[str]:
+    """User tables, by name."""
+    rows = db.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def primary_key(db: sqlite3.Connection, table: str) -> list[str]:
+    """The table's primary-key columns in key order (empty when it has none)."""
+    info = db.execute(f'PRAGMA table_info("{table}")').fetchall()
+    keyed = sorted((row[5], row[1]) for row in info if row[5] > 0)
+    return [name for _, name in keyed]
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # SQLite's own order across storage classes: NULL < numbers < text < blobs.
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, bytes(value))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
+    return value
+
+
+def canonical_view(db: sqlite3.Connection) -> StateView:
+    """Every user table's rows, sorted by primary key (by all columns when there is none)."""
+    view: StateView = {}
+    for table in table_names(db):
+        cur = db.execute(f'SELECT * FROM "{table}"')
+        cols = [c[0] for c in cur.description]
+        rows = [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()]
+        key_cols = primary_key(db, table) or cols
+        rows.sort(key=lambda row: tuple(_sort_key(row[c]) for c in key_cols))
+        view[table] = rows
+    return view
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def state_hash(view: StateView) -> str:
+    """sha256 (hex) of the canonical JSON of a state view."""
+    return hashlib.sha256(canonical_json(view).encode("utf-8")).hexdigest()
+
+
+def row_key(row: dict[str, Any], key_cols: list[str]) -> str:
+    """A row's identity within its table, as text (``"7"`` or ``"3|12"``)."""
+    cols = key_cols or sorted(row)
+    return "|".join(canonical_json(row[c]) if not isinstance(row[c], str) else row[c] for c in cols)
+
+
+def diff(before: StateView, after: StateView, keys: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Rows added, removed and changed per table; tables with no change are left out.
+
+    ``keys`` maps each table to its primary-key columns (see :func:`primary_key`).
+    A changed row lists only the columns whose value differs.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for table in sorted(set(before) | set(after)):
+        key_cols = keys.get(table, [])
+        old = {row_key(r, key_cols): r for r in before.get(table, [])}
+        new = {row_key(r, key_cols): r for r in after.get(table, [])}
+        added = [new[k] for k in new if k not in old]
+        removed = [old[k] for k in old if k not in new]
+        changed = []
+        for k in old.keys() & new.keys():
+            if old[k] != new[k]:
+                cols = sorted(c for c in set(old[k]) | set(new[k]) if old[k].get(c) != new[k].get(c))
+                changed.append(
+                    {
+                        "key": k,
+                        "before": {c: old[k].get(c) for c in cols},
+                        "after": {c: new[k].get(c) for c in cols},
+                    }
+                )
+        changed.sort(key=lambda c: c["key"])
+        if added or removed or changed:
+            out[table] = {"added": added, "removed": removed, "changed": changed}
+    return out

@@ -1,0 +1,1 @@
+"""The synthesis pipeline (``envfarm.generator``): corpus -> environments -> scenarios."""

@@ -1,0 +1,1 @@
+"""Scoring (``envfarm.validators``): trajectory replay and sandboxed rule checks."""
