@@ -178,7 +178,8 @@ def _import_part(env_id: str, part: str, problems: list[str]) -> ModuleType | No
     try:
         return importlib.import_module(f"{SERVERS_PACKAGE}.{env_id}.{part}")
     except ModuleNotFoundError as e:
-        problems.append(f"{part}.py: missing" if e.name.endswith(f".{part}") else f"{part}.py: {e}")
+        missing = (e.name or "").endswith(f".{part}")
+        problems.append(f"{part}.py: missing" if missing else f"{part}.py: {e}")
     except Exception as e:  # a broken package must be reported, not crash the farm
         problems.append(f"{part}.py: fails to import: {type(e).__name__}: {e}")
     return None
@@ -191,8 +192,8 @@ def _collect_models(module: ModuleType, problems: list[str]) -> tuple[dict[str, 
             "models.py: define `class Base(SQLModel, registry=registry())` and derive tables from it"
         )
         return {}, SQLModel.metadata
-    models = {
-        obj.__tablename__: obj
+    models: dict[str, type[SQLModel]] = {
+        str(obj.__tablename__): obj
         for obj in vars(module).values()
         if isinstance(obj, type) and issubclass(obj, base) and hasattr(obj, "__table__")
     }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,10 @@ def _first_errors(e: ValidationError, limit: int = 3) -> str:
 
 
 def build_database(
-    metadata: MetaData, models: dict[str, type[BaseModel]], rows: dict[str, list[dict[str, Any]]], where: str
+    metadata: MetaData,
+    models: Mapping[str, type[BaseModel]],
+    rows: dict[str, list[dict[str, Any]]],
+    where: str,
 ) -> bytes:
     """Create the schema, insert ``rows`` and return the database as SQLite bytes.
 

@@ -91,7 +91,7 @@ def diff(before: StateView, after: StateView, keys: dict[str, list[str]]) -> dic
         new = {row_key(r, key_cols): r for r in after.get(table, [])}
         added = [new[k] for k in new if k not in old]
         removed = [old[k] for k in old if k not in new]
-        changed = []
+        changed: list[dict[str, Any]] = []
         for k in old.keys() & new.keys():
             if old[k] != new[k]:
                 cols = sorted(c for c in set(old[k]) | set(new[k]) if old[k].get(c) != new[k].get(c))

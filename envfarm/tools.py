@@ -19,7 +19,7 @@ import inspect
 import random
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, get_type_hints
@@ -199,7 +199,7 @@ class ToolContext:
         """The date ``days`` after the scenario's date, as ``YYYY-MM-DD``."""
         return (self.now.date() + timedelta(days=days)).isoformat()
 
-    def one(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> dict[str, Any] | None:
+    def one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> dict[str, Any] | None:
         """The first row of a query as a dict, or None."""
         cur = self.db.execute(sql, params)
         row = cur.fetchone()
@@ -207,18 +207,18 @@ class ToolContext:
             return None
         return dict(zip([c[0] for c in cur.description], row, strict=True))
 
-    def all(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+    def all(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
         """All rows of a query as dicts."""
         cur = self.db.execute(sql, params)
         names = [c[0] for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def scalar(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> Any:
+    def scalar(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         """The first column of the first row, or None."""
         row = self.db.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
-    def execute(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         """Run a statement that changes state; returns the cursor (``lastrowid``, ``rowcount``)."""
         return self.db.execute(sql, params)
 

@@ -1,0 +1,5 @@
+"""`python -m envfarm` runs the CLI."""
+
+from envfarm.cli import main
+
+main()

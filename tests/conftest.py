@@ -1,0 +1,86 @@
+"""Shared fixtures: the fixture environments and a real farm process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+import envfarm.servers
+
+FIXTURE_ENVS = Path(__file__).parent / "fixtures" / "envs"
+REPO = Path(__file__).parent.parent
+
+# The fixture environments (tests/fixtures/envs) are found the way users' own folders are:
+# through ENVFARM_ENV_PATH, here and in every farm process the tests start.
+os.environ["ENVFARM_ENV_PATH"] = str(FIXTURE_ENVS)
+if str(FIXTURE_ENVS) not in envfarm.servers.__path__:
+    envfarm.servers.__path__.append(str(FIXTURE_ENVS))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Farm:
+    """A running `envfarm serve` process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def open_episode(self, env: str, scenario: str | None = None) -> dict[str, str]:
+        body = {"env": env} if scenario is None else {"env": env, "scenario": scenario}
+        with self.client() as c:
+            r = c.post("/v1/episodes", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+def start_farm(*args: str) -> Farm:
+    """Start `envfarm serve ARGS` on a free port and wait until /healthz answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "envfarm.cli", "serve", *args, "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"envfarm serve exited with {process.returncode}:\n{out}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Farm(url, process)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("envfarm serve did not become healthy in 30 s")
+
+
+def stop_farm(farm: Farm) -> None:
+    farm.process.terminate()
+    try:
+        farm.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        farm.process.kill()
+
+
+@pytest.fixture(scope="session")
+def farm() -> Iterator[Farm]:
+    """One farm serving the fixture env and every bundled env, for the whole test session."""
+    running = start_farm("notes")  # TEMP
+    yield running
+    stop_farm(running)
