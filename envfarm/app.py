@@ -55,9 +55,7 @@ class Farm:
     def scenario(self, env: Environment, scenario_id: str) -> Scenario:
         scenario = env.scenarios.get(scenario_id)
         if scenario is None:
-            raise HTTPException(
-                404, f"no scenario {scenario_id!r} in {env.id!r}; see /v1/envs/{env.id}/scenarios"
-            )
+            raise HTTPException(404, f"no scenario {scenario_id!r} in {env.id!r}; see /v1/envs/{env.id}/scenarios")
         return scenario
 
     def episode(self, episode_id: str) -> Episode:
@@ -78,12 +76,8 @@ class EpisodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env: str = Field(min_length=1, description="environment id, as in GET /v1/envs")
-    scenario: str | None = Field(
-        None, description="scenario id; the first one (or one picked by seed) if left out"
-    )
-    seed: int | None = Field(
-        None, description="seed for the tools' randomness; the scenario's own if left out"
-    )
+    scenario: str | None = Field(None, description="scenario id; the first one (or one picked by seed) if left out")
+    seed: int | None = Field(None, description="seed for the tools' randomness; the scenario's own if left out")
 
 
 class EpisodeCreated(BaseModel):

@@ -37,9 +37,7 @@ def run_check(check_id: str, code: str, initial: StateView, final: StateView) ->
         elif callable(namespace.get("check_func")):
             result = namespace["check_func"](final)
         else:
-            return CheckOutcome(
-                check_id, False, "defines neither check(initial, final) nor check_func(final)"
-            )
+            return CheckOutcome(check_id, False, "defines neither check(initial, final) nor check_func(final)")
     except Exception as e:  # the check's own bug: reported on that check
         return CheckOutcome(check_id, False, f"raised {type(e).__name__}: {e}")
     if not isinstance(result, bool):

@@ -66,9 +66,7 @@ def list_envs(
         return
     table = Table("env", "title", "tools", "queries", "mutations", "rules", "scenarios")
     for r in rows:
-        table.add_row(
-            *(str(r[k]) for k in ("id", "title", "tools", "queries", "mutations", "rules", "scenarios"))
-        )
+        table.add_row(*(str(r[k]) for k in ("id", "title", "tools", "queries", "mutations", "rules", "scenarios")))
     Console().print(table)
 
 
@@ -76,9 +74,7 @@ def list_envs(
 def serve(
     envs: EnvIds = None,
     host: Annotated[str, typer.Option(envvar="ENVFARM_HOST", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(envvar="ENVFARM_PORT", help="Port to bind (0 picks a free one).")
-    ] = 8000,
+    port: Annotated[int, typer.Option(envvar="ENVFARM_PORT", help="Port to bind (0 picks a free one).")] = 8000,
     token: Annotated[
         str | None,
         typer.Option(envvar="ENVFARM_TOKEN", help="Require 'Authorization: Bearer TOKEN' on every request."),
@@ -96,9 +92,7 @@ def serve(
 
     catalog = _load(envs)
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
-        err.print(
-            f"[yellow]warning:[/yellow] binding {host} with no --token: anyone who can reach it can use it"
-        )
+        err.print(f"[yellow]warning:[/yellow] binding {host} with no --token: anyone who can reach it can use it")
     settings = FarmSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [])
     names = ", ".join(f"{e.id} ({len(e.scenarios)} scenarios)" for e in catalog.values())
     err.print(f"envfarm serving {names} on http://{host}:{port} - open an episode with POST /v1/episodes")

@@ -18,6 +18,7 @@ import importlib
 import json
 import pkgutil
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +27,7 @@ from typing import Any
 from sqlmodel import SQLModel
 
 from envfarm.scenarios import Scenario, build_database, load_scenario_file
-from envfarm.state import canonical_json
+from envfarm.state import StateView, canonical_json, canonical_view
 from envfarm.tools import ToolSpec, collect_tools
 
 SERVERS_PACKAGE = "envfarm.servers"
@@ -60,6 +61,7 @@ class Environment:
     version: str
     _states: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict, repr=False)
     _snapshots: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _initial_views: dict[str, StateView] = field(default_factory=dict, repr=False)
 
     def manifest(self) -> dict[str, Any]:
         """The package's manifest: what an agent and an operator need to know about it."""
@@ -73,6 +75,10 @@ class Environment:
             "tools": [t.manifest_entry() for t in self.tools.values()],
         }
 
+    def keys(self) -> dict[str, list[str]]:
+        """Primary-key columns per table, in key order (for :func:`envfarm.state.diff`)."""
+        return {name: [c.name for c in table.primary_key.columns] for name, table in self.metadata.tables.items()}
+
     def initial_rows(self, scenario: Scenario) -> dict[str, list[dict[str, Any]]]:
         """The rows a scenario starts from (its inline state or a shared state file)."""
         if isinstance(scenario.state, dict):
@@ -84,11 +90,21 @@ class Environment:
         data = self._snapshots.get(scenario_id)
         if data is None:
             scenario = self.scenarios[scenario_id]
-            data = build_database(
-                self.metadata, self.models, self.initial_rows(scenario), f"scenario {scenario_id!r}"
-            )
+            data = build_database(self.metadata, self.models, self.initial_rows(scenario), f"scenario {scenario_id!r}")
             self._snapshots[scenario_id] = data
         return data
+
+    def initial_view(self, scenario_id: str) -> StateView:
+        """The scenario's initial canonical state view, built once (treat it as read-only)."""
+        view = self._initial_views.get(scenario_id)
+        if view is None:
+            db = sqlite3.connect(":memory:")
+            try:
+                db.deserialize(self.snapshot(scenario_id))
+                view = self._initial_views[scenario_id] = canonical_view(db)
+            finally:
+                db.close()
+        return view
 
 
 def discover() -> list[str]:
@@ -117,9 +133,7 @@ def load_environment(env_id: str, *, check_manifest: bool = True) -> Environment
         package = importlib.import_module(f"{SERVERS_PACKAGE}.{env_id}")
     except ModuleNotFoundError as e:
         if e.name == f"{SERVERS_PACKAGE}.{env_id}":
-            raise PackageError(
-                env_id, [f"no package {SERVERS_PACKAGE}.{env_id}; known: {discover()}"]
-            ) from None
+            raise PackageError(env_id, [f"no package {SERVERS_PACKAGE}.{env_id}; known: {discover()}"]) from None
         raise PackageError(env_id, [f"__init__.py: cannot import {e.name!r}"]) from None
     assert package.__file__ is not None
     path = Path(package.__file__).parent
@@ -188,9 +202,7 @@ def _import_part(env_id: str, part: str, problems: list[str]) -> ModuleType | No
 def _collect_models(module: ModuleType, problems: list[str]) -> tuple[dict[str, type[SQLModel]], Any]:
     base = getattr(module, "Base", None)
     if not (isinstance(base, type) and issubclass(base, SQLModel)) or base.metadata is SQLModel.metadata:
-        problems.append(
-            "models.py: define `class Base(SQLModel, registry=registry())` and derive tables from it"
-        )
+        problems.append("models.py: define `class Base(SQLModel, registry=registry())` and derive tables from it")
         return {}, SQLModel.metadata
     models: dict[str, type[SQLModel]] = {
         str(obj.__tablename__): obj

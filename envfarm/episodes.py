@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema.exceptions import best_match
+
 from envfarm.environments import Environment
 from envfarm.scenarios import Scenario
 from envfarm.state import (
@@ -28,9 +30,7 @@ from envfarm.state import (
     canonical_json,
     canonical_view,
     diff,
-    primary_key,
     state_hash,
-    table_names,
 )
 from envfarm.tools import ToolContext, ToolError
 
@@ -46,6 +46,7 @@ class ToolResult:
     value: Any = None
     error: str | None = None
     rule: str | None = None
+    arguments: Any = None
 
     def text(self) -> str:
         """The result as text for the agent: the JSON value, or the error message."""
@@ -54,7 +55,7 @@ class ToolResult:
         return self.error or "error"
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tool": self.tool, "ok": self.ok}
+        out: dict[str, Any] = {"tool": self.tool, "arguments": self.arguments, "ok": self.ok}
         if self.ok:
             out["result"] = self.value
         else:
@@ -63,20 +64,30 @@ class ToolResult:
                 out["rule"] = self.rule
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolResult:
+        """The inverse of :meth:`as_dict` (for results read back over HTTP)."""
+        return cls(
+            tool=data["tool"],
+            ok=data["ok"],
+            value=data.get("result"),
+            error=data.get("error"),
+            rule=data.get("rule"),
+            arguments=data.get("arguments"),
+        )
+
 
 class Episode:
     """A scenario's state that one agent acts on: call tools, read, reset, close."""
 
-    def __init__(
-        self, env: Environment, scenario: Scenario, episode_id: str, seed: int | None = None
-    ) -> None:
+    def __init__(self, env: Environment, scenario: Scenario, episode_id: str, seed: int | None = None) -> None:
         self.id = episode_id
         self.env = env
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.created = time.time()
         self.last_used = self.created
-        self.calls = 0
+        self.log: list[ToolResult] = []
         self._snapshot = env.snapshot(scenario.id)
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.reset()
@@ -86,24 +97,30 @@ class Episode:
         self._db.deserialize(self._snapshot)
         self._db.execute("PRAGMA foreign_keys = ON")
         self._ctx = ToolContext(self._db, self.scenario.clock, random.Random(self.seed))
-        self.calls = 0
+        self.log = []
         self.last_used = time.time()
 
+    @property
+    def calls(self) -> int:
+        """Tool calls made since the episode was opened or last reset."""
+        return len(self.log)
+
     def call(self, tool: str, arguments: dict[str, Any] | None = None) -> ToolResult:
-        """Validate the arguments, run the tool atomically, and return its result; never raises."""
+        """Validate the arguments, run the tool atomically, record and return its result; never raises."""
         self.last_used = time.time()
-        self.calls += 1
+        result = self._run(tool, arguments)
+        result.arguments = arguments
+        self.log.append(result)
+        return result
+
+    def _run(self, tool: str, arguments: dict[str, Any] | None) -> ToolResult:
         spec = self.env.tools.get(tool)
         if spec is None:
             known = ", ".join(self.env.tools)
-            return ToolResult(
-                tool, False, error=f"unknown tool {tool!r} in {self.env.id!r}; tools are: {known}"
-            )
+            return ToolResult(tool, False, error=f"unknown tool {tool!r} in {self.env.id!r}; tools are: {known}")
         args = {} if arguments is None else arguments
         if not isinstance(args, dict):
-            return ToolResult(
-                tool, False, error=f"{tool}: arguments must be a JSON object, got {type(args).__name__}"
-            )
+            return ToolResult(tool, False, error=f"{tool}: arguments must be a JSON object, got {type(args).__name__}")
         problems = sorted(spec.validator.iter_errors(args), key=lambda e: list(map(str, e.absolute_path)))
         if problems:
             described = "; ".join(_describe(p) for p in problems[:3])
@@ -117,6 +134,9 @@ class Episode:
         except sqlite3.IntegrityError as e:
             self._rollback()
             return ToolResult(tool, False, error=f"{tool}: refused by the database: {e}")
+        except (OverflowError, UnicodeEncodeError) as e:  # JSON allows what SQLite cannot store
+            self._rollback()
+            return ToolResult(tool, False, error=f"{tool}: invalid arguments: a value SQLite cannot store ({e})")
         except Exception as e:  # a bug in the tool must not end the episode; report it to the agent
             self._rollback()
             log.exception("tool %s.%s crashed in episode %s", self.env.id, tool, self.id)
@@ -139,18 +159,13 @@ class Episode:
         """The current state as SQLite bytes (the final state of an episode)."""
         return self._db.serialize()
 
-    def keys(self) -> dict[str, list[str]]:
-        """Primary-key columns per table, for :func:`envfarm.state.diff`."""
-        return {t: primary_key(self._db, t) for t in table_names(self._db)}
+    def initial_view(self) -> StateView:
+        """The scenario's initial state view (shared: treat it as read-only)."""
+        return self.env.initial_view(self.scenario.id)
 
     def diff_from_initial(self) -> dict[str, dict[str, Any]]:
         """What changed since the scenario's initial state."""
-        initial = sqlite3.connect(":memory:")
-        try:
-            initial.deserialize(self._snapshot)
-            return diff(canonical_view(initial), self.view(), self.keys())
-        finally:
-            initial.close()
+        return diff(self.initial_view(), self.view(), self.env.keys())
 
     def close(self) -> None:
         self._db.close()
@@ -163,6 +178,8 @@ def _describe(error: Any) -> str:
         return f"missing required argument: {error.message.split(' is a required')[0]}"
     if error.validator == "additionalProperties":
         return f"unexpected argument(s): {error.message.split('(')[-1].rstrip(')')}"
+    if error.context:  # anyOf / oneOf (e.g. an optional date): say what the closest branch wanted
+        error = best_match(error.context)
     if not path:
         return error.message
     where = "argument " + repr(path[0]) + "".join(f"[{p!r}]" for p in path[1:])

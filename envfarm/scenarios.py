@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,7 @@ def load_scenario_file(path: Path) -> Scenario:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(
-            f"{path.name}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        ) from None
+        raise ValueError(f"{path.name}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:

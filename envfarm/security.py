@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -81,10 +81,56 @@ class AccessGuard:
         await self.app(scope, receive, send)
 
 
-async def _refuse(
-    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
+async def _refuse(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 saying the limit when a request body under ``prefixes`` exceeds it.
+
+    Counts the bytes as they arrive, so a body sent without Content-Length is
+    cut off too, before it is held in memory whole.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, prefixes: tuple[str, ...], setting: str) -> None:
+        self.app = app
+        self.limit = limit
+        self.prefixes = prefixes
+        self.setting = setting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes) or scope["path"].endswith("/mcp"):
+            await self.app(scope, receive, send)
+            return
+        message = f"request body is over the limit of {self.limit} bytes ({self.setting})"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _refuse(send, 413, message)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await receive()
+            if event["type"] != "http.request":
+                break
+            chunks.append(event.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await _refuse(send, 413, message)
+                return
+            if not event.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

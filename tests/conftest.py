@@ -81,6 +81,6 @@ def stop_farm(farm: Farm) -> None:
 @pytest.fixture(scope="session")
 def farm() -> Iterator[Farm]:
     """One farm serving the fixture env and every bundled env, for the whole test session."""
-    running = start_farm("notes")  # TEMP
+    running = start_farm()
     yield running
     stop_farm(running)

@@ -90,3 +90,12 @@ def test_deleted_episode_says_why(notes: Environment) -> None:
     with pytest.raises(EpisodeNotFound) as info:
         store.get("ep_never")
     assert info.value.reason == "no such episode in this farm process"
+
+
+def test_values_sqlite_cannot_store_are_invalid_arguments(notes: Environment) -> None:
+    episode = Episode(notes, notes.scenarios["file-two"], "e6")
+    before = episode.state_hash()
+    result = episode.call("add_note", {"folder": "work", "title": "\ud800"})
+    assert not result.ok and result.error is not None
+    assert result.error.startswith("add_note: invalid arguments: a value SQLite cannot store")
+    assert episode.state_hash() == before
