@@ -9,11 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURE_ENVS
 
 import envfarm.servers
 from envfarm.environments import PackageError, discover, load_environment, write_manifest
-
-from conftest import FIXTURE_ENVS
 
 _names = itertools.count()
 
@@ -55,9 +54,7 @@ def test_fixture_env_loads_with_manifest_from_code() -> None:
     assert list(env.tools) == ["list_notes", "add_note"]
     manifest = env.manifest()
     assert manifest["version"].startswith("sha256:")
-    assert manifest["rules"] == [
-        {"id": "unique-title", "text": "Two notes in one folder cannot share a title."}
-    ]
+    assert manifest["rules"] == [{"id": "unique-title", "text": "Two notes in one folder cannot share a title."}]
     assert manifest["tools"][1]["kind"] == "mutation"
 
 
@@ -143,10 +140,7 @@ def test_undocumented_tool_parameter(broken_copy: Callable[..., PackageError]) -
         tools.write_text(tools.read_text().replace("        body: the note's text\n", ""))
 
     error = broken_copy(edit)
-    assert (
-        "tools.py: tool 'add_note': parameter 'body' is not described in the docstring's Args"
-        in error.problems
-    )
+    assert "tools.py: tool 'add_note': parameter 'body' is not described in the docstring's Args" in error.problems
 
 
 def test_tools_module_that_fails_to_import(broken_copy: Callable[..., PackageError]) -> None:

@@ -23,9 +23,7 @@ def test_envs_and_scenarios(farm: Farm) -> None:
         assert envs["notes"]["tools"] == ["list_notes", "add_note"]
         assert envs["notes"]["scenario_count"] == 1
         manifest = c.get("/v1/envs/notes").json()
-        assert (
-            manifest["tools"][0]["input_schema"]["properties"]["folder"]["description"] == "the folder's name"
-        )
+        assert manifest["tools"][0]["input_schema"]["properties"]["folder"]["description"] == "the folder's name"
         public = c.get("/v1/envs/notes/scenarios").json()
         assert public == [{"id": "file-two", "task": "File two notes in 'work': 'standup' and 'retro'."}]
         full = c.get("/v1/envs/notes/scenarios/file-two").json()
@@ -145,9 +143,7 @@ def test_protocol_2025_06_18_over_raw_http(farm: Farm) -> None:
         assert r.status_code == 200 and r.json()["result"]["protocolVersion"] == "2025-06-18"
         headers["mcp-protocol-version"] = "2025-06-18"
         http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-        listed = http.post(
-            url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers
-        ).json()
+        listed = http.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers).json()
         assert [t["name"] for t in listed["result"]["tools"]] == ["list_notes", "add_note"]
         call = {
             "jsonrpc": "2.0",
@@ -156,10 +152,7 @@ def test_protocol_2025_06_18_over_raw_http(farm: Farm) -> None:
             "params": {"name": "add_note", "arguments": {}},
         }
         result = http.post(url, json=call, headers=headers).json()["result"]
-        assert (
-            result["isError"] is True
-            and "missing required argument: 'folder'" in result["content"][0]["text"]
-        )
+        assert result["isError"] is True and "missing required argument: 'folder'" in result["content"][0]["text"]
 
 
 def test_mcp_on_a_deleted_episode_is_404_with_the_reason(farm: Farm) -> None:

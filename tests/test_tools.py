@@ -34,10 +34,7 @@ def test_schema_is_derived_from_signature_and_docstring() -> None:
     spec = spec_from_function(book_room)
     schema = spec.input_schema
     assert spec.kind == "mutation"
-    assert (
-        spec.description
-        == "Book a meeting room for a day.\n\nLonger explanation that is part of the description."
-    )
+    assert spec.description == "Book a meeting room for a day.\n\nLonger explanation that is part of the description."
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["required"] == ["room", "day"]
     assert schema["additionalProperties"] is False
