@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -24,19 +23,9 @@ from envfarm.environments import Environment
 from envfarm.episodes import Episode, EpisodeNotFound, EpisodeStore
 from envfarm.mcp_server import build_server, current_episode, session_manager
 from envfarm.scenarios import Scenario
-from envfarm.security import AccessGuard, default_allowed_hosts
+from envfarm.security import guard
+from envfarm.settings import FarmSettings
 from envfarm.state import state_hash
-
-
-@dataclass
-class FarmSettings:
-    """How the farm serves; every field has a flag and an ``ENVFARM_*`` variable (see docs/api.md)."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    token: str | None = None
-    allowed_hosts: list[str] = field(default_factory=list)  # beyond loopback and the bound address
-    max_body_bytes: int = 4 * 1024 * 1024
 
 
 class Farm:
@@ -118,15 +107,25 @@ def _jsonrpc_error(message: str) -> str:
     return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}})
 
 
-def create_app(envs: dict[str, Environment], settings: FarmSettings | None = None) -> Any:
-    """Build the farm's ASGI app for these environments."""
+Extension = Callable[[FastAPI, Farm], AbstractAsyncContextManager[Any]]
+"""Adds routes to the farm's API and returns what must run while the app runs (e.g. scoring and its sandbox)."""
+
+
+def create_app(
+    envs: dict[str, Environment], settings: FarmSettings | None = None, extensions: Sequence[Extension] = ()
+) -> Any:
+    """Build the farm's ASGI app for these environments, with optional extensions mounted."""
     settings = settings or FarmSettings()
     farm = Farm(envs)
     manager = session_manager(build_server(), settings.max_body_bytes)
+    running: list[AbstractAsyncContextManager[Any]] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with manager.run():
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(manager.run())
+            for part in running:
+                await stack.enter_async_context(part)
             yield
         farm.episodes.close_all()
 
@@ -198,8 +197,9 @@ def create_app(envs: dict[str, Environment], settings: FarmSettings | None = Non
 
     @api.get("/v1/episodes/{episode_id}", tags=["episodes"])
     def get_episode(episode_id: str) -> dict[str, Any]:
-        """One live episode: env, scenario, task, calls made."""
-        return _episode_info(farm.episode(episode_id))
+        """One live episode: env, scenario, task, and the log of the calls made (with their results)."""
+        episode = farm.episode(episode_id)
+        return {**_episode_info(episode), "log": [r.as_dict() for r in episode.log]}
 
     @api.get("/v1/episodes/{episode_id}/state", tags=["episodes"])
     def get_state(episode_id: str) -> dict[str, Any]:
@@ -229,8 +229,8 @@ def create_app(envs: dict[str, Environment], settings: FarmSettings | None = Non
             methods=["GET", "POST", "DELETE"],
         )
     )
-    allowed = default_allowed_hosts(settings.host) + [h.lower() for h in settings.allowed_hosts]
-    return AccessGuard(api, allowed_hosts=allowed, token=settings.token)
+    running.extend(extend(api, farm) for extend in extensions)
+    return guard(api, settings)
 
 
 def _episode_info(episode: Episode) -> dict[str, Any]:

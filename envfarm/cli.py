@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +24,10 @@ from envfarm.environments import (
     load_environment,
     write_manifest,
 )
+from envfarm.settings import FarmSettings
+
+if TYPE_CHECKING:
+    from envfarm.validators.service import ScoringService
 
 app = typer.Typer(
     help="envfarm: synthesized tool-use environments served as MCP servers over SQLite state.",
@@ -70,33 +75,111 @@ def list_envs(
     Console().print(table)
 
 
+Host = Annotated[str, typer.Option(envvar="ENVFARM_HOST", help="Address to bind.")]
+Token = Annotated[
+    str | None, typer.Option(envvar="ENVFARM_TOKEN", help="Require 'Authorization: Bearer TOKEN' on every request.")
+]
+AllowHost = Annotated[
+    list[str] | None, typer.Option(envvar="ENVFARM_ALLOW_HOSTS", help="Extra Host names to accept (beyond loopback).")
+]
+LogLevel = Annotated[str, typer.Option(envvar="ENVFARM_LOG_LEVEL", help="uvicorn log level.")]
+MaxBody = Annotated[int, typer.Option(envvar="ENVFARM_MAX_BODY_BYTES", help="Largest request body accepted.")]
+MaxCalls = Annotated[int, typer.Option(envvar="ENVFARM_MAX_CALLS", help="Longest trajectory scored, in calls.")]
+MaxBatch = Annotated[int, typer.Option(envvar="ENVFARM_MAX_BATCH", help="Most trajectories in one batch request.")]
+Workers = Annotated[
+    int | None, typer.Option(envvar="ENVFARM_SANDBOX_WORKERS", help="Sandbox worker processes (default: CPUs).")
+]
+
+
+def _settings(host: str, port: int, token: str | None, allow_host: list[str] | None, max_body: int) -> FarmSettings:
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        err.print(f"[yellow]warning:[/yellow] binding {host} with no --token: anyone who can reach it can use it")
+    return FarmSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [], max_body_bytes=max_body)
+
+
+def _scoring(max_calls: int, max_batch: int, workers: int | None) -> ScoringService:
+    from envfarm.validators.service import ScoringLimits, ScoringService
+
+    return ScoringService(ScoringLimits(max_calls=max_calls, max_batch=max_batch), workers=workers)
+
+
 @app.command()
 def serve(
     envs: EnvIds = None,
-    host: Annotated[str, typer.Option(envvar="ENVFARM_HOST", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="ENVFARM_PORT", help="Port to bind (0 picks a free one).")] = 8000,
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="ENVFARM_TOKEN", help="Require 'Authorization: Bearer TOKEN' on every request."),
-    ] = None,
-    allow_host: Annotated[
-        list[str] | None,
-        typer.Option(envvar="ENVFARM_ALLOW_HOSTS", help="Extra Host names to accept (beyond loopback)."),
-    ] = None,
-    log_level: Annotated[str, typer.Option(envvar="ENVFARM_LOG_LEVEL", help="uvicorn log level.")] = "info",
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ENVFARM_PORT", help="Port to bind.")] = 8000,
+    token: Token = None,
+    allow_host: AllowHost = None,
+    log_level: LogLevel = "info",
+    max_body_bytes: MaxBody = 16 * 2**20,
+    max_calls: MaxCalls = 1000,
+    max_batch: MaxBatch = 256,
+    sandbox_workers: Workers = None,
 ) -> None:
-    """Serve environments: the control API at /v1 and each episode's MCP endpoint at /episodes/{id}/mcp."""
+    """Serve environments: the control API and scoring at /v1, each episode's MCP endpoint at /episodes/{id}/mcp."""
     import uvicorn
 
-    from envfarm.app import FarmSettings, create_app
+    from envfarm.app import create_app
+    from envfarm.validators.service import farm_extension
 
     catalog = _load(envs)
-    if host not in ("127.0.0.1", "localhost", "::1") and not token:
-        err.print(f"[yellow]warning:[/yellow] binding {host} with no --token: anyone who can reach it can use it")
-    settings = FarmSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [])
+    settings = _settings(host, port, token, allow_host, max_body_bytes)
+    scoring = farm_extension(_scoring(max_calls, max_batch, sandbox_workers))
     names = ", ".join(f"{e.id} ({len(e.scenarios)} scenarios)" for e in catalog.values())
     err.print(f"envfarm serving {names} on http://{host}:{port} - open an episode with POST /v1/episodes")
-    uvicorn.run(create_app(catalog, settings), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(catalog, settings, [scoring]), host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def validator(
+    envs: EnvIds = None,
+    farm: Annotated[
+        str | None, typer.Option(envvar="ENVFARM_FARM_URL", help="The farm whose live episodes can be scored.")
+    ] = None,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ENVFARM_PORT", help="Port to bind.")] = 8001,
+    token: Token = None,
+    allow_host: AllowHost = None,
+    log_level: LogLevel = "info",
+    max_body_bytes: MaxBody = 16 * 2**20,
+    max_calls: MaxCalls = 1000,
+    max_batch: MaxBatch = 256,
+    sandbox_workers: Workers = None,
+) -> None:
+    """Serve scoring alone: replay trajectories and run their checks in the sandbox, over HTTP."""
+    import uvicorn
+
+    from envfarm.validators.service import create_validator_app
+
+    catalog = _load(envs)
+    settings = _settings(host, port, token, allow_host, max_body_bytes)
+    service = _scoring(max_calls, max_batch, sandbox_workers)
+    err.print(f"envfarm validator on http://{host}:{port}" + (f", reading live episodes from {farm}" if farm else ""))
+    uvicorn.run(create_validator_app(catalog, farm, settings, service), host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def score(
+    files: Annotated[list[Path], typer.Argument(help="JSON or JSONL files of {env, scenario, trajectory} records.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the score responses as JSON lines.")] = False,
+) -> None:
+    """Score trajectories offline, with no server: replay each one and run its checks in the sandbox."""
+    from envfarm.validators.offline import score_files
+
+    try:
+        results = score_files(files)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        for _, result in results:
+            print(result.model_dump_json())
+        return
+    table = Table("record", "env/scenario", "reward", "success", "failed checks")
+    for where, result in results:
+        failed = ", ".join(c.id for c in result.checks if not c.passed) or "-"
+        table.add_row(where, f"{result.env}/{result.scenario}", f"{result.reward:.3f}", str(result.success), failed)
+    Console().print(table)
 
 
 @app.command()

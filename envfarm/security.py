@@ -13,6 +13,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from envfarm.settings import FarmSettings
+
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -134,3 +136,13 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def guard(app: ASGIApp, settings: FarmSettings) -> ASGIApp:
+    """Wrap an app in the access checks and the control API's body-size limit.
+
+    MCP endpoints are limited by the MCP SDK itself, with the same number.
+    """
+    limited = BodyLimit(app, settings.max_body_bytes, ("/v1/",), "ENVFARM_MAX_BODY_BYTES")
+    allowed = default_allowed_hosts(settings.host) + [h.lower() for h in settings.allowed_hosts]
+    return AccessGuard(limited, allowed_hosts=allowed, token=settings.token)

@@ -1,0 +1,19 @@
+"""How a farm or validator process serves: one dataclass, filled from CLI flags or ``ENVFARM_*`` variables.
+
+The table of every setting, its flag and its variable is in docs/api.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FarmSettings:
+    """Network and request limits shared by ``envfarm serve`` and ``envfarm validator``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)  # beyond loopback and the bound address
+    max_body_bytes: int = 16 * 2**20

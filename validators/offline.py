@@ -1,0 +1,77 @@
+"""Offline scoring (``envfarm score FILE...``): the same requests as ``POST /v1/score``, read from files.
+
+Each file is JSON (one request object, or a list of them) or JSONL (one request
+per line). Checks still run in the sandbox: a one-off pool is started for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from envfarm.environments import Environment, load_environment
+from envfarm.validators.sandbox import SandboxPool
+from envfarm.validators.scoring import ScoreResponse
+from envfarm.validators.service import BadScoreRequest, ScoreRequest, ScoringLimits, score_request
+
+
+def read_requests(files: list[Path]) -> list[tuple[str, ScoreRequest]]:
+    """Every request in the files, each with where it came from (``file:line`` or ``file[index]``)."""
+    out: list[tuple[str, ScoreRequest]] = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ValueError(f"{file}: cannot read ({e.strerror})") from None
+        records: list[tuple[str, object]] = []
+        if file.suffix == ".jsonl":
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    records.append((f"{file}:{n}", _json(line, f"{file}:{n}")))
+        else:
+            data = _json(text, str(file))
+            items = data if isinstance(data, list) else [data]
+            records.extend(
+                (f"{file}[{i}]" if isinstance(data, list) else str(file), item) for i, item in enumerate(items)
+            )
+        for where, record in records:
+            try:
+                out.append((where, ScoreRequest.model_validate(record)))
+            except ValidationError as e:
+                first = e.errors()[0]
+                field = ".".join(str(p) for p in first["loc"]) or "(record)"
+                raise ValueError(f"{where}: {field}: {first['msg']}") from None
+    return out
+
+
+def _json(text: str, where: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+
+
+def score_files(files: list[Path]) -> list[tuple[str, ScoreResponse]]:
+    """Score every request in the files; raise ValueError naming the first bad record."""
+    requests = read_requests(files)
+    envs: dict[str, Environment] = {}
+    for where, request in requests:
+        if request.env not in envs:
+            try:
+                envs[request.env] = load_environment(request.env)
+            except Exception as e:
+                raise ValueError(f"{where}: env: {e}") from None
+    limits = ScoringLimits(max_calls=10**6)
+
+    async def run() -> list[ScoreResponse]:
+        async with SandboxPool() as pool:
+            return list(await asyncio.gather(*(score_request(envs, r, limits, pool) for _, r in requests)))
+
+    try:
+        results = asyncio.run(run())
+    except BadScoreRequest as e:
+        raise ValueError(str(e)) from None
+    return [(where, result) for (where, _), result in zip(requests, results, strict=True)]

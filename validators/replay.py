@@ -1,0 +1,106 @@
+"""Replay: run a trajectory's calls on a fresh episode, through the same runtime the MCP server uses.
+
+A call that errors is recorded and replay goes on, as the agent saw it. Tools
+read the scenario's clock and seed, so the same calls always give the same
+final state and ``final_state_hash``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from envfarm.environments import Environment
+from envfarm.episodes import Episode, ToolResult
+from envfarm.scenarios import Call, Scenario
+from envfarm.state import StateView, diff, row_key, state_hash
+
+
+@dataclass
+class Replay:
+    """What a replayed trajectory did: each call's result, and the states before and after."""
+
+    results: list[ToolResult]
+    initial: StateView
+    final: StateView
+    final_state_hash: str
+    changes: dict[str, dict[str, Any]]
+    keys: dict[str, list[str]]
+
+    def removed_keys(self) -> set[tuple[str, str]]:
+        return {(t, row_key(r, self.keys[t])) for t, change in self.changes.items() for r in change["removed"]}
+
+
+def replay(env: Environment, scenario: Scenario, calls: list[Call], seed: int | None = None) -> Replay:
+    """Apply ``calls`` in order to a fresh episode of ``scenario``."""
+    episode = Episode(env, scenario, f"replay-{scenario.id}", seed)
+    try:
+        for call in calls:
+            episode.call(call.tool, call.arguments)
+        return outcome(episode)
+    finally:
+        episode.close()
+
+
+def outcome(episode: Episode) -> Replay:
+    """The episode's calls so far, its initial and current state, and what changed."""
+    final = episode.view()
+    initial = episode.initial_view()
+    keys = episode.env.keys()
+    return Replay(
+        results=list(episode.log),
+        initial=initial,
+        final=final,
+        final_state_hash=state_hash(final),
+        changes=diff(initial, final, keys),
+        keys=keys,
+    )
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Which rows a scenario's oracle changes: changed or removed rows by key, tables it adds rows to."""
+
+    touched: frozenset[tuple[str, str]]
+    grows: frozenset[str]
+
+
+_footprints: dict[tuple[str, str, str], Footprint] = {}
+
+
+def oracle_footprint(env: Environment, scenario: Scenario) -> Footprint:
+    """Replay the oracle once per scenario (cached) and note what it changes."""
+    key = (env.id, env.version, scenario.id)
+    found = _footprints.get(key)
+    if found is None:
+        done = replay(env, scenario, scenario.oracle)
+        changed = {(table, row["key"]) for table, change in done.changes.items() for row in change["changed"]}
+        touched = changed | done.removed_keys()
+        grows = {table for table, change in done.changes.items() if change["added"]}
+        found = _footprints[key] = Footprint(frozenset(touched), frozenset(grows))
+    return found
+
+
+def collateral(env: Environment, scenario: Scenario, done: Replay) -> list[dict[str, Any]]:
+    """Changes the oracle never makes: rows changed or removed that it leaves alone, rows added
+    to tables it adds nothing to. Each entry says the table, the kind of change and the row."""
+    footprint = oracle_footprint(env, scenario)
+    out: list[dict[str, Any]] = []
+    for table, change in done.changes.items():
+        for row in change["changed"]:
+            if (table, row["key"]) not in footprint.touched:
+                out.append(
+                    {
+                        "table": table,
+                        "change": "changed",
+                        "key": row["key"],
+                        "before": row["before"],
+                        "after": row["after"],
+                    }
+                )
+        for row in change["removed"]:
+            if (table, row_key(row, done.keys[table])) not in footprint.touched:
+                out.append({"table": table, "change": "removed", "row": row})
+        if table not in footprint.grows:
+            out.extend({"table": table, "change": "added", "row": row} for row in change["added"])
+    return out

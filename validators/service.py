@@ -1,0 +1,270 @@
+"""The scoring API: ``POST /v1/score``, ``POST /v1/score/batch``, ``POST /v1/episodes/{id}/score``.
+
+Mounted in ``envfarm serve`` (live episodes are read from the same process) and
+served alone by ``envfarm validator --farm URL`` (live episodes are fetched from
+the farm over HTTP). Either way checks run in the sandbox pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from fastapi import APIRouter, FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp
+
+from envfarm import __version__
+from envfarm.app import Extension, Farm
+from envfarm.environments import Environment
+from envfarm.episodes import ToolResult
+from envfarm.scenarios import Call, Scenario
+from envfarm.security import guard
+from envfarm.settings import FarmSettings
+from envfarm.state import diff, state_hash
+from envfarm.validators.replay import Replay, outcome, replay
+from envfarm.validators.sandbox import SandboxLimits, SandboxPool
+from envfarm.validators.scoring import CheckRunner, ScoreResponse, score
+from envfarm.validators.trajectories import TrajectoryError, parse_trajectory
+
+
+@dataclass(frozen=True)
+class ScoringLimits:
+    """Bounds on what one request may ask for; each has a flag and an ``ENVFARM_*`` variable."""
+
+    max_calls: int = 1000
+    max_batch: int = 256
+
+
+class ScoreRequest(BaseModel):
+    """A trajectory to replay and score against a scenario."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = Field(min_length=1, description="environment id")
+    scenario: str = Field(min_length=1, description="scenario id")
+    trajectory: list[Any] | dict[str, Any] = Field(
+        description="calls [{tool, arguments}], OpenAI or Anthropic messages, or an EnvScaler run record"
+    )
+    seed: int | None = Field(None, description="seed for the tools' randomness; the scenario's own if left out")
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ScoreRequest] = Field(min_length=1)
+
+
+class BatchResponse(BaseModel):
+    results: list[ScoreResponse]
+
+
+class LiveEpisodes(Protocol):
+    """Where live episodes are read from: this process, or a farm over HTTP."""
+
+    async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]: ...
+
+
+class BadScoreRequest(Exception):
+    """A score request that names an unknown env or scenario (404) or has a bad trajectory (422)."""
+
+    def __init__(self, status: int, loc: list[str | int], message: str) -> None:
+        super().__init__(f"{_at(loc)}{message}")
+        self.status = status
+        self.loc = loc
+        self.message = message
+
+    def http(self) -> HTTPException:
+        if self.status == 422:  # shaped like FastAPI's own validation errors, naming the field
+            return HTTPException(422, [{"loc": ["body", *self.loc], "msg": self.message, "type": "value_error"}])
+        return HTTPException(self.status, str(self))
+
+
+def prepare(
+    envs: dict[str, Environment], request: ScoreRequest, limits: ScoringLimits, loc: list[str | int]
+) -> tuple[Environment, Scenario, list[Call]]:
+    """Resolve a request's env and scenario and read its trajectory; raise BadScoreRequest saying what is wrong."""
+    env = envs.get(request.env)
+    if env is None:
+        raise BadScoreRequest(404, [*loc, "env"], f"no environment {request.env!r}; known: {sorted(envs)}")
+    scenario = env.scenarios.get(request.scenario)
+    if scenario is None:
+        raise BadScoreRequest(404, [*loc, "scenario"], f"no scenario {request.scenario!r} in {env.id!r}")
+    try:
+        calls = parse_trajectory(request.trajectory)
+    except TrajectoryError as e:
+        raise BadScoreRequest(422, [*loc, "trajectory"], str(e)) from None
+    if len(calls) > limits.max_calls:
+        message = f"trajectory has {len(calls)} calls; the limit is {limits.max_calls} (ENVFARM_MAX_CALLS)"
+        raise BadScoreRequest(422, [*loc, "trajectory"], message)
+    return env, scenario, calls
+
+
+async def score_request(
+    envs: dict[str, Environment],
+    request: ScoreRequest,
+    limits: ScoringLimits,
+    runner: CheckRunner,
+    loc: list[str | int] | None = None,
+) -> ScoreResponse:
+    """Replay the request's trajectory on a fresh episode and score it."""
+    env, scenario, calls = prepare(envs, request, limits, loc or [])
+    return await score(env, scenario, replay(env, scenario, calls, request.seed), runner)
+
+
+def scoring_router(
+    envs: dict[str, Environment], runner: CheckRunner, live: LiveEpisodes, limits: ScoringLimits
+) -> APIRouter:
+    """The scoring routes over these environments, running checks with ``runner``."""
+    router = APIRouter(tags=["scoring"])
+
+    @router.post("/v1/score", response_model=ScoreResponse)
+    async def score_one(body: ScoreRequest) -> ScoreResponse:
+        """Replay a trajectory on a fresh episode of the scenario and score the final state."""
+        try:
+            return await score_request(envs, body, limits, runner)
+        except BadScoreRequest as e:
+            raise e.http() from None
+
+    @router.post("/v1/score/batch", response_model=BatchResponse)
+    async def score_batch(body: BatchRequest) -> BatchResponse:
+        """Score many trajectories; results come back in request order. One bad item fails the batch, naming it."""
+        if len(body.items) > limits.max_batch:
+            message = f"batch has {len(body.items)} items; the limit is {limits.max_batch} (ENVFARM_MAX_BATCH)"
+            raise BadScoreRequest(422, ["items"], message).http()
+        try:
+            prepared = [prepare(envs, item, limits, ["items", i]) for i, item in enumerate(body.items)]
+        except BadScoreRequest as e:
+            raise e.http() from None
+        runs = (
+            score(env, scenario, replay(env, scenario, calls, item.seed), runner)
+            for (env, scenario, calls), item in zip(prepared, body.items, strict=True)
+        )
+        return BatchResponse(results=list(await asyncio.gather(*runs)))
+
+    @router.post("/v1/episodes/{episode_id}/score", response_model=ScoreResponse)
+    async def score_episode(episode_id: str) -> ScoreResponse:
+        """Score the live state of an episode (the calls made so far are listed, not replayed)."""
+        env, scenario, done = await live.outcome(episode_id)
+        return await score(env, scenario, done, runner)
+
+    return router
+
+
+def _at(loc: list[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") + ": " if loc else ""
+
+
+class LocalEpisodes:
+    """Live episodes of the farm in this process."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+
+    async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]:
+        episode = self.farm.episode(episode_id)
+        return episode.env, episode.scenario, outcome(episode)
+
+
+class ScoringService:
+    """The scoring routes plus the sandbox pool they run checks in (started and closed with the app)."""
+
+    def __init__(
+        self, limits: ScoringLimits | None = None, sandbox: SandboxLimits | None = None, workers: int | None = None
+    ) -> None:
+        self.limits = limits or ScoringLimits()
+        self.pool = SandboxPool(workers, sandbox or SandboxLimits())
+
+    def install(self, api: FastAPI, envs: dict[str, Environment], live: LiveEpisodes) -> None:
+        """Add the scoring routes and the request-size limit to ``api``."""
+        api.include_router(scoring_router(envs, self.pool, live, self.limits))
+
+    async def __aenter__(self) -> ScoringService:
+        await self.pool.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pool.close()
+
+
+def farm_extension(service: ScoringService) -> Extension:
+    """Mount scoring in ``envfarm serve``: live episodes are read from the farm itself."""
+
+    def install(api: FastAPI, farm: Farm) -> AbstractAsyncContextManager[Any]:
+        service.install(api, farm.envs, LocalEpisodes(farm))
+        return service
+
+    return install
+
+
+def create_validator_app(
+    envs: dict[str, Environment], farm_url: str | None, settings: FarmSettings, service: ScoringService
+) -> ASGIApp:
+    """``envfarm validator``: scoring alone; live episodes are fetched from the farm at ``farm_url``."""
+    remote = RemoteFarm(farm_url, envs, settings.token) if farm_url else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with service:
+            yield
+        if remote is not None:
+            await remote.close()
+
+    api = FastAPI(
+        title="envfarm validator",
+        version=__version__,
+        lifespan=lifespan,
+        summary="Replays trajectories and scores them with sandboxed rule checks.",
+    )
+
+    @api.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        """Liveness, with the environments this validator can score and the farm it reads episodes from."""
+        return {"status": "ok", "version": __version__, "envs": sorted(envs), "farm": farm_url}
+
+    service.install(api, envs, remote or NoFarm())
+    return guard(api, settings)
+
+
+class NoFarm:
+    """Stands in for the farm when the validator was started without ``--farm``."""
+
+    async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]:
+        raise HTTPException(409, "this validator was started without --farm, so it cannot read live episodes")
+
+
+class RemoteFarm:
+    """Live episodes of a farm at ``url``, read over its control API."""
+
+    def __init__(self, url: str, envs: dict[str, Environment], token: str | None = None) -> None:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=30)
+        self.envs = envs
+
+    async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]:
+        try:
+            info = await self.client.get(f"/v1/episodes/{episode_id}")
+            if info.status_code == 404:
+                raise HTTPException(404, info.json().get("detail", f"episode {episode_id!r} not found"))
+            info.raise_for_status()
+            state = await self.client.get(f"/v1/episodes/{episode_id}/state")
+            state.raise_for_status()
+        except httpx.HTTPError as e:
+            raise HTTPException(502, f"could not read episode {episode_id!r} from the farm: {e}") from None
+        meta = info.json()
+        env = self.envs.get(meta["env"])
+        if env is None or meta["scenario"] not in env.scenarios:
+            raise HTTPException(409, f"the farm's episode is of {meta['env']}/{meta['scenario']}, unknown here")
+        scenario = env.scenarios[meta["scenario"]]
+        final = state.json()["state"]
+        initial = env.initial_view(scenario.id)
+        results = [ToolResult.from_dict(r) for r in meta.get("log", [])]
+        done = Replay(results, initial, final, state_hash(final), diff(initial, final, env.keys()), env.keys())
+        return env, scenario, done
+
+    async def close(self) -> None:
+        await self.client.aclose()
