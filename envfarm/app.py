@@ -64,7 +64,7 @@ class Farm:
 class EpisodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    env: str = Field(min_length=1, description="environment id, as in GET /v1/envs")
+    env: str = Field(min_length=1, description="environment id, as in GET /v1/envs", examples=["library"])
     scenario: str | None = Field(None, description="scenario id; the first one (or one picked by seed) if left out")
     seed: int | None = Field(None, description="seed for the tools' randomness; the scenario's own if left out")
 

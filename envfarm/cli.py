@@ -35,7 +35,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+# Tables fit the terminal; piped into a file or another program they are not squeezed to 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 250)
 
 EnvIds = Annotated[list[str] | None, typer.Argument(help="Environment ids (default: every bundled one).")]
 
@@ -72,7 +74,7 @@ def list_envs(
     table = Table("env", "title", "tools", "queries", "mutations", "rules", "scenarios")
     for r in rows:
         table.add_row(*(str(r[k]) for k in ("id", "title", "tools", "queries", "mutations", "rules", "scenarios")))
-    Console().print(table)
+    out.print(table)
 
 
 Host = Annotated[str, typer.Option(envvar="ENVFARM_HOST", help="Address to bind.")]
@@ -179,7 +181,7 @@ def score(
     for where, result in results:
         failed = ", ".join(c.id for c in result.checks if not c.passed) or "-"
         table.add_row(where, f"{result.env}/{result.scenario}", f"{result.reward:.3f}", str(result.success), failed)
-    Console().print(table)
+    out.print(table)
 
 
 @app.command()

@@ -50,24 +50,24 @@ class Farm:
         return r.json()
 
 
-def start_farm(*args: str) -> Farm:
-    """Start `envfarm serve ARGS` on a free port and wait until /healthz answers."""
+def start_farm(*args: str, command: str = "serve") -> Farm:
+    """Start `envfarm serve ARGS` (or another serving command) on a free port; wait until /healthz answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "envfarm.cli", "serve", *args, "--port", str(port), "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "envfarm.cli", command, *args, "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             out = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"envfarm serve exited with {process.returncode}:\n{out}")
+            raise RuntimeError(f"envfarm {command} exited with {process.returncode}:\n{out}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return Farm(url, process)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("envfarm serve did not become healthy in 30 s")
+    raise RuntimeError(f"envfarm {command} did not become healthy in 30 s")
 
 
 def stop_farm(farm: Farm) -> None:

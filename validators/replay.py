@@ -13,7 +13,7 @@ from typing import Any
 from envfarm.environments import Environment
 from envfarm.episodes import Episode, ToolResult
 from envfarm.scenarios import Call, Scenario
-from envfarm.state import StateView, diff, row_key, state_hash
+from envfarm.state import StateView, canonical_json, diff, row_key, state_hash
 
 
 @dataclass
@@ -59,10 +59,11 @@ def outcome(episode: Episode) -> Replay:
 
 @dataclass(frozen=True)
 class Footprint:
-    """Which rows a scenario's oracle changes: changed or removed rows by key, tables it adds rows to."""
+    """What a scenario's oracle changes: changed or removed rows by key, and the rows it adds per table
+    (their non-key columns, as canonical JSON)."""
 
     touched: frozenset[tuple[str, str]]
-    grows: frozenset[str]
+    added: dict[str, list[str]]
 
 
 _footprints: dict[tuple[str, str, str], Footprint] = {}
@@ -76,14 +77,16 @@ def oracle_footprint(env: Environment, scenario: Scenario) -> Footprint:
         done = replay(env, scenario, scenario.oracle)
         changed = {(table, row["key"]) for table, change in done.changes.items() for row in change["changed"]}
         touched = changed | done.removed_keys()
-        grows = {table for table, change in done.changes.items() if change["added"]}
-        found = _footprints[key] = Footprint(frozenset(touched), frozenset(grows))
+        added = {t: [_content(r, done.keys[t]) for r in change["added"]] for t, change in done.changes.items()}
+        found = _footprints[key] = Footprint(frozenset(touched), added)
     return found
 
 
 def collateral(env: Environment, scenario: Scenario, done: Replay) -> list[dict[str, Any]]:
-    """Changes the oracle never makes: rows changed or removed that it leaves alone, rows added
-    to tables it adds nothing to. Each entry says the table, the kind of change and the row."""
+    """Changes the oracle never makes: rows changed or removed that it leaves alone, and rows added
+    beyond those the oracle adds to that table (rows equal to the oracle's, keys aside, are matched
+    first; then any row may stand for one of the oracle's). Each entry says the table, the kind of
+    change and the row."""
     footprint = oracle_footprint(env, scenario)
     out: list[dict[str, Any]] = []
     for table, change in done.changes.items():
@@ -101,6 +104,18 @@ def collateral(env: Environment, scenario: Scenario, done: Replay) -> list[dict[
         for row in change["removed"]:
             if (table, row_key(row, done.keys[table])) not in footprint.touched:
                 out.append({"table": table, "change": "removed", "row": row})
-        if table not in footprint.grows:
-            out.extend({"table": table, "change": "added", "row": row} for row in change["added"])
+        expected = list(footprint.added.get(table, []))
+        unmatched = []
+        for row in change["added"]:
+            content = _content(row, done.keys[table])
+            if content in expected:
+                expected.remove(content)
+            else:
+                unmatched.append(row)
+        extra = unmatched[len(expected) :]
+        out.extend({"table": table, "change": "added", "row": row} for row in extra)
     return out
+
+
+def _content(row: dict[str, Any], key_cols: list[str]) -> str:
+    return canonical_json({c: v for c, v in row.items() if c not in key_cols})

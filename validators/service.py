@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException
@@ -45,10 +46,11 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    env: str = Field(min_length=1, description="environment id")
-    scenario: str = Field(min_length=1, description="scenario id")
+    env: str = Field(min_length=1, description="environment id", examples=["library"])
+    scenario: str = Field(min_length=1, description="scenario id", examples=["return-and-pay"])
     trajectory: list[Any] | dict[str, Any] = Field(
-        description="calls [{tool, arguments}], OpenAI or Anthropic messages, or an EnvScaler run record"
+        description="calls [{tool, arguments}], OpenAI or Anthropic messages, or an EnvScaler run record",
+        examples=[[{"tool": "find_member", "arguments": {"query": "Ada Okafor"}}]],
     )
     seed: int | None = Field(None, description="seed for the tools' randomness; the scenario's own if left out")
 
@@ -246,14 +248,15 @@ class RemoteFarm:
         self.envs = envs
 
     async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]:
+        path = f"/v1/episodes/{quote(episode_id, safe='')}"
         try:
-            info = await self.client.get(f"/v1/episodes/{episode_id}")
+            info = await self.client.get(path)
             if info.status_code == 404:
                 raise HTTPException(404, info.json().get("detail", f"episode {episode_id!r} not found"))
             info.raise_for_status()
-            state = await self.client.get(f"/v1/episodes/{episode_id}/state")
+            state = await self.client.get(f"{path}/state")
             state.raise_for_status()
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
             raise HTTPException(502, f"could not read episode {episode_id!r} from the farm: {e}") from None
         meta = info.json()
         env = self.envs.get(meta["env"])

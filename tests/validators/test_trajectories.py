@@ -45,12 +45,9 @@ def anthropic(calls: list[Call]) -> list[dict]:
     ]
     messages.append({"role": "assistant", "content": first})
     messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_0", "content": "[]"}]})
-    messages.append(
-        {
-            "role": "assistant",
-            "content": [{"type": "tool_use", "id": "toolu_9", "name": calls[2].tool, "input": calls[2].arguments}],
-        }
-    )
+    for i, c in enumerate(calls[2:], 2):
+        block = {"type": "tool_use", "id": f"toolu_{i}", "name": c.tool, "input": c.arguments}
+        messages.append({"role": "assistant", "content": [block]})
     return messages
 
 

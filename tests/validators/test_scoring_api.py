@@ -1,0 +1,194 @@
+"""Scoring over real HTTP: oracles score 1.0, missing steps fail, every format agrees, bad input is 4xx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import Farm, start_farm, stop_farm
+from mcp import Client
+from test_trajectories import anthropic, envscaler, openai, plain
+
+from envfarm.environments import load_environment
+from envfarm.scenarios import Call
+
+LIBRARY = load_environment("library")
+SCENARIOS = [("library", s) for s in sorted(LIBRARY.scenarios)] + [("notes", "file-two")]
+
+
+def oracle(env: str, scenario: str) -> list[Call]:
+    return load_environment(env).scenarios[scenario].oracle
+
+
+def score(farm: Farm, env: str, scenario: str, trajectory: Any) -> dict[str, Any]:
+    with farm.client() as c:
+        r = c.post("/v1/score", json={"env": env, "scenario": scenario, "trajectory": trajectory})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize(("env", "scenario"), SCENARIOS)
+def test_oracle_scores_one_with_success(farm: Farm, env: str, scenario: str) -> None:
+    result = score(farm, env, scenario, plain(oracle(env, scenario)))
+    assert result["reward"] == 1.0 and result["success"] is True, result["checks"]
+    assert result["collateral"] == []
+    assert all(c["ok"] for c in result["calls"]) and len(result["calls"]) == len(oracle(env, scenario))
+    assert set(result) == {"env", "scenario", "reward", "success", "checks", "collateral", "calls", "final_state_hash"}
+
+
+@pytest.mark.parametrize(("env", "scenario"), SCENARIOS)
+def test_empty_trajectory_scores_below_one(farm: Farm, env: str, scenario: str) -> None:
+    result = score(farm, env, scenario, [])
+    assert result["reward"] < 1.0 and result["success"] is False
+
+
+@pytest.mark.parametrize(("env", "scenario"), SCENARIOS)
+def test_a_missing_oracle_step_fails_a_check(farm: Farm, env: str, scenario: str) -> None:
+    calls = oracle(env, scenario)
+    tools = load_environment(env).tools
+    mutations = [i for i, c in enumerate(calls) if tools[c.tool].kind == "mutation"]
+    for dropped in mutations:
+        result = score(farm, env, scenario, plain(calls[:dropped] + calls[dropped + 1 :]))
+        assert any(not c["passed"] for c in result["checks"]), f"dropping step {dropped} still passes every check"
+
+
+def test_every_format_scores_identically(farm: Farm) -> None:
+    calls = oracle("library", "hold-pickup")[:-1]  # not the whole oracle: a partial score must agree too
+    results = [score(farm, "library", "hold-pickup", shape(calls)) for shape in (plain, openai, anthropic, envscaler)]
+    for other in results[1:]:
+        assert other == results[0]
+    assert 0 < results[0]["reward"] < 1
+
+
+def test_replay_is_deterministic_and_errors_are_replayed_as_seen(farm: Farm) -> None:
+    calls = plain(oracle("library", "return-and-pay"))
+    calls.insert(1, {"tool": "pay_fine", "arguments": {"fine_id": 999999, "amount_cents": 5, "method": "cash"}})
+    first, second = (score(farm, "library", "return-and-pay", calls) for _ in range(2))
+    assert first["final_state_hash"] == second["final_state_hash"]
+    assert first["calls"][1]["ok"] is False and "999999" in first["calls"][1]["error"]
+    assert first["reward"] == 1.0  # the failed call changed nothing and replay went on
+
+
+def test_collateral_change_denies_success(farm: Farm) -> None:
+    calls = plain(oracle("notes", "file-two"))
+    calls.append({"tool": "add_note", "arguments": {"folder": "home", "title": "stray"}})
+    result = score(farm, "notes", "file-two", calls)
+    assert result["reward"] == 1.0 and result["success"] is False
+    (stray,) = result["collateral"]
+    assert stray["change"] == "added" and stray["row"]["title"] == "stray"
+    calls = plain(oracle("library", "return-and-pay"))
+    calls.append({"tool": "update_member_contact", "arguments": {"member_id": 2, "phone": "555-0000"}})
+    result = score(farm, "library", "return-and-pay", calls)
+    (change,) = [c for c in result["collateral"] if c["table"] == "members"]
+    assert change["change"] == "changed" and change["key"] == "2" and change["after"] == {"phone": "555-0000"}
+    assert result["success"] is False
+
+
+async def test_live_episode_score(farm: Farm) -> None:
+    episode = farm.open_episode("library", "return-and-pay")
+    async with Client(episode["mcp_url"]) as client:
+        for call in oracle("library", "return-and-pay"):
+            assert not (await client.call_tool(call.tool, call.arguments)).is_error
+    with farm.client() as c:
+        result = c.post(f"/v1/episodes/{episode['episode_id']}/score").json()
+        state = c.get(f"/v1/episodes/{episode['episode_id']}/state").json()
+    assert result["reward"] == 1.0 and result["success"] is True
+    assert result["final_state_hash"] == state["state_hash"]
+    assert [c["tool"] for c in result["calls"]] == [c.tool for c in oracle("library", "return-and-pay")]
+
+
+def test_batch_in_order(farm: Farm) -> None:
+    items = [
+        {"env": "library", "scenario": "return-and-pay", "trajectory": plain(oracle("library", "return-and-pay"))},
+        {"env": "notes", "scenario": "file-two", "trajectory": []},
+    ]
+    with farm.client() as c:
+        r = c.post("/v1/score/batch", json={"items": items})
+    assert r.status_code == 200
+    assert [x["reward"] for x in r.json()["results"]] == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"env": "zoo", "scenario": "x", "trajectory": []}, 404, "no environment 'zoo'"),
+        ({"env": "notes", "scenario": "x", "trajectory": []}, 404, "no scenario 'x' in 'notes'"),
+        ({"env": "notes", "scenario": "file-two"}, 422, "trajectory"),
+        ({"env": "notes", "scenario": "file-two", "trajectory": "x"}, 422, "trajectory"),
+        (
+            {
+                "env": "notes",
+                "scenario": "file-two",
+                "trajectory": [{"tool": "add_note"}, {"tool": "a", "arguments": 3}],
+            },
+            422,
+            "trajectory[1].arguments: arguments must be an object",
+        ),
+        (
+            {
+                "env": "notes",
+                "scenario": "file-two",
+                "trajectory": [{"role": "assistant", "tool_calls": [{"function": {"name": "a", "arguments": "{"}}]}],
+            },
+            422,
+            "trajectory[0].tool_calls[0].function.arguments: not valid JSON",
+        ),
+    ],
+)
+def test_bad_score_requests(farm: Farm, body: dict[str, Any], status: int, says: str) -> None:
+    with farm.client() as c:
+        r = c.post("/v1/score", json=body)
+    assert r.status_code == status, r.text
+    assert says in json.dumps(r.json())
+
+
+def test_batch_names_the_bad_item(farm: Farm) -> None:
+    items = [
+        {"env": "notes", "scenario": "file-two", "trajectory": []},
+        {"env": "notes", "scenario": "nope", "trajectory": []},
+    ]
+    with farm.client() as c:
+        r = c.post("/v1/score/batch", json={"items": items})
+    assert r.status_code == 404 and r.json()["detail"].startswith("items[1].scenario: no scenario 'nope'")
+
+
+def test_limits_say_the_limit() -> None:
+    small = start_farm("notes", "--max-calls", "3", "--max-batch", "2", "--max-body-bytes", "2000")
+    try:
+        with small.client() as c:
+            long = {"env": "notes", "scenario": "file-two", "trajectory": [{"tool": "list_notes"}] * 4}
+            r = c.post("/v1/score", json=long)
+            assert r.status_code == 422 and "trajectory has 4 calls; the limit is 3" in r.text
+            batch = {"items": [{"env": "notes", "scenario": "file-two", "trajectory": []}] * 3}
+            r = c.post("/v1/score/batch", json=batch)
+            assert r.status_code == 422 and "batch has 3 items; the limit is 2" in r.text
+            big = {"env": "notes", "scenario": "file-two", "trajectory": [{"tool": "x" * 3000}]}
+            r = c.post("/v1/score", json=big)
+            assert r.status_code == 413 and "over the limit of 2000 bytes" in r.text
+    finally:
+        stop_farm(small)
+
+
+def test_standalone_validator_scores_live_episodes_of_the_farm(farm: Farm) -> None:
+    validator = start_farm("--farm", farm.url, command="validator")
+    try:
+        with validator.client() as v:
+            assert v.get("/healthz").json()["farm"] == farm.url
+            episode = farm.open_episode("notes")
+            live = v.post(f"/v1/episodes/{episode['episode_id']}/score").json()
+            assert live["reward"] == 0.0 and live["scenario"] == "file-two"
+            solved = plain(oracle("notes", "file-two"))
+            offline = v.post("/v1/score", json={"env": "notes", "scenario": "file-two", "trajectory": solved})
+            assert offline.json()["reward"] == 1.0
+            missing = v.post("/v1/episodes/ep_nope/score")
+            assert missing.status_code == 404 and "no such episode" in missing.text
+    finally:
+        stop_farm(validator)
+
+
+def test_a_different_but_valid_added_row_is_not_collateral(farm: Farm) -> None:
+    calls = plain(oracle("notes", "file-two"))
+    calls[1]["arguments"]["body"] = "9:00 daily"
+    result = score(farm, "notes", "file-two", calls)
+    assert result["success"] is True and result["collateral"] == []
