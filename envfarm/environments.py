@@ -62,6 +62,7 @@ class Environment:
     _states: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict, repr=False)
     _snapshots: dict[str, bytes] = field(default_factory=dict, repr=False)
     _initial_views: dict[str, StateView] = field(default_factory=dict, repr=False)
+    _keys: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def manifest(self) -> dict[str, Any]:
         """The package's manifest: what an agent and an operator need to know about it."""
@@ -76,8 +77,11 @@ class Environment:
         }
 
     def keys(self) -> dict[str, list[str]]:
-        """Primary-key columns per table, in key order (for :func:`envfarm.state.diff`)."""
-        return {name: [c.name for c in table.primary_key.columns] for name, table in self.metadata.tables.items()}
+        """Primary-key columns per table, in key order (for canonical views and diffs)."""
+        if self._keys is None:
+            tables = self.metadata.tables.items()
+            self._keys = {name: [c.name for c in table.primary_key.columns] for name, table in tables}
+        return self._keys
 
     def initial_rows(self, scenario: Scenario) -> dict[str, list[dict[str, Any]]]:
         """The rows a scenario starts from (its inline state or a shared state file)."""
@@ -101,7 +105,7 @@ class Environment:
             db = sqlite3.connect(":memory:")
             try:
                 db.deserialize(self.snapshot(scenario_id))
-                view = self._initial_views[scenario_id] = canonical_view(db)
+                view = self._initial_views[scenario_id] = canonical_view(db, self.keys())
             finally:
                 db.close()
         return view

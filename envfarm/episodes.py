@@ -150,7 +150,7 @@ class Episode:
 
     def view(self) -> StateView:
         """The canonical state view ``{table: [rows by primary key]}``."""
-        return canonical_view(self._db)
+        return canonical_view(self._db, self.env.keys())
 
     def state_hash(self) -> str:
         return state_hash(self.view())

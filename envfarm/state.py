@@ -32,32 +32,32 @@ def primary_key(db: sqlite3.Connection, table: str) -> list[str]:
     return [name for _, name in keyed]
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    # SQLite's own order across storage classes: NULL < numbers < text < blobs.
-    if value is None:
-        return (0, 0)
-    if isinstance(value, int | float):
-        return (1, value)
-    if isinstance(value, str):
-        return (2, value)
-    return (3, bytes(value))
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
     return value
 
 
-def canonical_view(db: sqlite3.Connection) -> StateView:
-    """Every user table's rows, sorted by primary key (by all columns when there is none)."""
+def canonical_view(db: sqlite3.Connection, keys: dict[str, list[str]] | None = None) -> StateView:
+    """Every user table's rows, sorted by primary key (by all columns when there is none).
+
+    ``keys`` (table -> primary-key columns) saves reading the schema when the caller
+    knows it. Rows are sorted by SQLite itself: its order across storage classes
+    (NULL, numbers, text by code point, blobs) is the canonical one.
+    """
     view: StateView = {}
-    for table in table_names(db):
-        cur = db.execute(f'SELECT * FROM "{table}"')
+    for table in table_names(db) if keys is None else sorted(keys):
+        key_cols = primary_key(db, table) if keys is None else keys[table]
+        if not key_cols:  # no primary key: order by every column
+            key_cols = [c[0] for c in db.execute(f'SELECT * FROM "{table}" LIMIT 0').description]
+        order = ", ".join(f'"{c}"' for c in key_cols)
+        cur = db.execute(f'SELECT * FROM "{table}" ORDER BY {order}')
         cols = [c[0] for c in cur.description]
-        rows = [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()]
-        key_cols = primary_key(db, table) or cols
-        rows.sort(key=lambda row: tuple(_sort_key(row[c]) for c in key_cols))
+        rows = []
+        for r in cur.fetchall():
+            if any(isinstance(v, bytes) for v in r):
+                r = tuple(_jsonable(v) for v in r)
+            rows.append(dict(zip(cols, r, strict=True)))
         view[table] = rows
     return view
 
@@ -75,7 +75,15 @@ def state_hash(view: StateView) -> str:
 def row_key(row: dict[str, Any], key_cols: list[str]) -> str:
     """A row's identity within its table, as text (``"7"`` or ``"3|12"``)."""
     cols = key_cols or sorted(row)
-    return "|".join(canonical_json(row[c]) if not isinstance(row[c], str) else row[c] for c in cols)
+    return "|".join(_key_text(row[c]) for c in cols)
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return canonical_json(value)
 
 
 def diff(before: StateView, after: StateView, keys: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
@@ -86,6 +94,8 @@ def diff(before: StateView, after: StateView, keys: dict[str, list[str]]) -> dic
     """
     out: dict[str, dict[str, Any]] = {}
     for table in sorted(set(before) | set(after)):
+        if before.get(table) == after.get(table):
+            continue  # most tables are untouched: one comparison instead of keying every row
         key_cols = keys.get(table, [])
         old = {row_key(r, key_cols): r for r in before.get(table, [])}
         new = {row_key(r, key_cols): r for r in after.get(table, [])}

@@ -39,6 +39,7 @@ from envfarm.validators.sandbox_worker import KEY_BYTES, MAX_ERROR_CHARS, SHM_SI
 
 _SPAWN_TIMEOUT = 60.0  # seconds for a new worker to import, unshare and say hello
 _BACKSTOP_GRACE = 3.0  # seconds past the job's wall limit before the service kills the worker itself
+_ENCODED_CACHE = 256  # initial states whose JSON is kept (one per scenario being scored)
 _ENCODE_IN_THREAD_ROWS = 5000  # states larger than this are encoded off the event loop
 _MAX_SKIPS = 8  # a waiting job passed over this often for jobs of another check set is served next
 
@@ -229,6 +230,7 @@ class SandboxPool:
         self._closed = False
         self.protections: dict[str, Any] = {}
         self.replaced = 0  # workers killed and replaced so far (timeouts, crashes)
+        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
 
     # --- lifecycle ---
 
@@ -320,10 +322,23 @@ class SandboxPool:
         key = hashlib.sha256(checks_json).digest()
 
         def encode() -> bytes:
-            return b"[" + checks_json + b"," + json.dumps([initial, final], separators=(",", ":")).encode()[1:]
+            return b"[" + checks_json + b"," + self._initial_json(initial) + b"," + _json(final) + b"]"
 
         rows = sum(len(v) for state in (initial, final) for v in state.values() if isinstance(v, list))
         return key, (await asyncio.to_thread(encode) if rows > _ENCODE_IN_THREAD_ROWS else encode())
+
+    def _initial_json(self, initial: dict[str, Any]) -> bytes:
+        """The initial state's JSON, cached by identity: a scenario's initial view is one shared object
+        (``Environment.initial_view``), so every trajectory of it would encode the same bytes again.
+        The cache holds the object itself, so its id cannot be reused while cached."""
+        hit = self._encoded.get(id(initial))
+        if hit is not None and hit[0] is initial:
+            return hit[1]
+        data = _json(initial)
+        if len(self._encoded) >= _ENCODED_CACHE:
+            self._encoded.pop(next(iter(self._encoded)))
+        self._encoded[id(initial)] = (initial, data)
+        return data
 
     async def _run_job(self, slot: _Slot, key: bytes, job: bytes, ids: list[str]) -> list[CheckOutcome]:
         assert self._idle is not None
@@ -459,6 +474,10 @@ def _outcomes(ids: list[str], header: dict[str, Any], raw: bytes, limits: Sandbo
             message = f"{cause}: not run, the job ended while check {ids[culprit]!r} was running"
             outcomes.append(CheckOutcome(ids[i], False, message))
     return outcomes
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def run_checks_sync(

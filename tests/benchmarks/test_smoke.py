@@ -27,6 +27,11 @@ HERE = Path(__file__).parent
         ),
         ("bench_memory.py", ["--episodes", "20", "--calls", "40"], ["per episode KB", "p50 vs 1 live"]),
         ("bench_sandbox.py", [], ["| method |", "sandbox (2 workers", "in-process, deepcopy + exec", "ratio:"]),
+        (
+            "bench_scoring.py",
+            [],
+            ["| method |", "sandboxed (score_request", "in-process exec on deep copies", "ratio:"],
+        ),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:
