@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -224,6 +224,56 @@ def manifest(
             err.print(f"[red]error:[/red] {e}", highlight=False)
             failed = True
     if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    envs: EnvIds = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Store each passing scenario's gate numbers in its file.")
+    ] = False,
+) -> None:
+    """Run the scenario quality gate: checks false at the start, true after the oracle, every change
+    the oracle makes verified, every mutated oracle caught. Exits 1 when any scenario fails."""
+    from envfarm.validators.gate import gate_environment, record_numbers
+    from envfarm.validators.sandbox import SandboxPool
+
+    catalog = _load(envs)
+
+    async def run() -> dict[str, list[Any]]:
+        async with SandboxPool() as pool:
+            return {env_id: await gate_environment(env, pool) for env_id, env in catalog.items()}
+
+    results = asyncio.run(run())
+    table = Table("env", "scenarios", "passed", "failed", "mutants caught", "changes verified")
+    failures: list[Any] = []
+    for env_id, reports in results.items():
+        passed = [r for r in reports if r.passed]
+        failures.extend(r for r in reports if not r.passed)
+        caught = sum(r.numbers.get("mutants_caught", 0) for r in reports)
+        mutants = sum(r.numbers.get("mutants", 0) for r in reports)
+        verified = sum(r.numbers.get("verified_rows", 0) for r in reports)
+        changed = sum(r.numbers.get("changed_rows", 0) for r in reports)
+        table.add_row(
+            env_id,
+            str(len(reports)),
+            str(len(passed)),
+            str(len(reports) - len(passed)),
+            f"{caught}/{mutants}",
+            f"{verified}/{changed}",
+        )
+    out.print(table)
+    for report in failures:
+        err.print(f"[red]{report.env}/{report.scenario}[/red] fails the gate:", highlight=False)
+        for reason in report.reasons:
+            err.print(f"  - {reason}", highlight=False, markup=False)
+    if write:
+        for env_id, reports in results.items():
+            if record_numbers(catalog[env_id], reports):
+                write_manifest(load_environment(env_id, check_manifest=False))
+                err.print(f"{env_id}: gate numbers written, manifest.json regenerated")
+    if failures:
         raise typer.Exit(1)
 
 

@@ -1,0 +1,219 @@
+"""The scenario quality gate: a scenario ships only if its checks reward exactly what the task asks.
+
+A scenario passes when:
+
+1. every check is false on the initial state, or is a preservation check (true on
+   the initial state, and it must stay true);
+2. the oracle runs without an error result and every check is true after it;
+3. every row the oracle changes is verified: with that row's change undone (and
+   everything else the oracle did kept) at least one check fails. So the oracle
+   touches nothing the task does not need, and the checks see all it does;
+4. every mutated oracle is caught: with one mutation step dropped, or one argument
+   of one mutation step changed to another valid value, at least one check fails.
+
+The gate's numbers are returned (and written into the scenario by ``envfarm check
+--write``) so anyone can see how strongly a scenario is verified. Checks run in the
+sandbox like every other check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from envfarm.environments import Environment
+from envfarm.scenarios import Call, Scenario
+from envfarm.state import StateView, row_key
+from envfarm.validators.replay import Replay, replay
+from envfarm.validators.scoring import CheckRunner
+
+MAX_ALTERNATIVES = 2  # other values tried per argument of each mutation step
+
+
+@dataclass
+class GateReport:
+    """Whether a scenario passed the gate, why not, and the numbers behind it."""
+
+    env: str
+    scenario: str
+    reasons: list[str] = field(default_factory=list)
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+async def gate_scenario(env: Environment, scenario: Scenario, runner: CheckRunner) -> GateReport:
+    """Run the four tests of the gate on one scenario."""
+    report = GateReport(env.id, scenario.id)
+    checks = [(c.id, c.code) for c in scenario.checks]
+    preserve = {c.id for c in scenario.checks if c.preserve}
+
+    async def failing(initial: StateView, final: StateView) -> list[str]:
+        """Ids of the checks that do not pass (an error counts as not passing)."""
+        outcomes = await runner.run_checks(checks, initial, final)
+        return [o.id for o in outcomes if not o.passed]
+
+    done = replay(env, scenario, scenario.oracle)
+    initial = done.initial
+    start = {o.id: o for o in await runner.run_checks(checks, initial, initial)}
+    for check in scenario.checks:
+        outcome = start[check.id]
+        if outcome.error:
+            report.reasons.append(f"check {check.id!r} fails to run: {outcome.error}")
+        elif check.preserve and not outcome.passed:
+            report.reasons.append(f"preservation check {check.id!r} is false on the initial state")
+        elif not check.preserve and outcome.passed:
+            report.reasons.append(f"check {check.id!r} is already true on the initial state")
+
+    errors = [(i, r) for i, r in enumerate(done.results) if not r.ok]
+    for i, result in errors:
+        report.reasons.append(f"oracle step {i} ({result.tool}) returns an error: {result.error}")
+    after = await failing(initial, done.final)
+    for check_id in after:
+        report.reasons.append(f"check {check_id!r} is false after the oracle")
+
+    reverts = list(_reverted_finals(done))
+    revert_failures = await asyncio.gather(*(failing(initial, final) for _, final in reverts))
+    for (what, _), failed in zip(reverts, revert_failures, strict=True):
+        if not failed:
+            report.reasons.append(f"the oracle's change to {what} is verified by no check (undoing it passes them all)")
+
+    mutants = list(_mutants(env, scenario, initial))
+    mutant_finals = [replay(env, scenario, calls).final for _, calls in mutants]
+    mutant_failures = await asyncio.gather(*(failing(initial, final) for final in mutant_finals))
+    for (what, _), failed in zip(mutants, mutant_failures, strict=True):
+        if not failed:
+            report.reasons.append(f"{what} still passes every check")
+
+    report.numbers = {
+        "checks": len(checks),
+        "preservation_checks": len(preserve),
+        "false_at_start": sum(not start[c].passed for c in start if c not in preserve),
+        "oracle_steps": len(scenario.oracle),
+        "oracle_errors": len(errors),
+        "changed_rows": len(reverts),
+        "verified_rows": sum(bool(f) for f in revert_failures),
+        "mutants": len(mutants),
+        "mutants_caught": sum(bool(f) for f in mutant_failures),
+    }
+    return report
+
+
+def _reverted_finals(done: Replay) -> list[tuple[str, StateView]]:
+    """For each row the oracle changed, the oracle's final state with just that change undone."""
+    out: list[tuple[str, StateView]] = []
+    for table, change in done.changes.items():
+        keys = done.keys[table]
+        for row in change["changed"]:
+            final = _copy_table(done.final, table)
+            for r in final[table]:
+                if row_key(r, keys) == row["key"]:
+                    r.update(row["before"])
+            out.append((f"{table} row {row['key']}", final))
+        for row in change["added"]:
+            final = _copy_table(done.final, table)
+            final[table] = [r for r in final[table] if r != row]
+            out.append((f"the {table} row it adds ({row_key(row, keys)})", final))
+        for row in change["removed"]:
+            final = _copy_table(done.final, table)
+            final[table] = [*final[table], row]
+            out.append((f"the {table} row it removes ({row_key(row, keys)})", final))
+    return out
+
+
+def _copy_table(view: StateView, table: str) -> StateView:
+    """A view sharing every table but ``table``, which is copied row by row."""
+    return {**view, table: [dict(r) for r in view[table]]}
+
+
+def _mutants(env: Environment, scenario: Scenario, initial: StateView) -> list[tuple[str, list[Call]]]:
+    """Oracles with one mutation step dropped, or one argument of one mutation step changed."""
+    oracle = scenario.oracle
+    out: list[tuple[str, list[Call]]] = []
+    for i, call in enumerate(oracle):
+        spec = env.tools.get(call.tool)
+        if spec is None or spec.kind != "mutation":
+            continue
+        out.append((f"the oracle without step {i} ({call.tool})", oracle[:i] + oracle[i + 1 :]))
+        properties = spec.input_schema.get("properties", {})
+        for name, value in call.arguments.items():
+            for other in alternatives(name, value, properties.get(name, {}), initial)[:MAX_ALTERNATIVES]:
+                changed = Call(tool=call.tool, arguments={**copy.deepcopy(call.arguments), name: other})
+                what = f"changing oracle step {i} ({call.tool}) argument {name!r} from {value!r} to {other!r}"
+                out.append((what, [*oracle[:i], changed, *oracle[i + 1 :]]))
+    return out
+
+
+def alternatives(name: str, value: Any, schema: dict[str, Any], initial: StateView) -> list[Any]:
+    """Other valid values for argument ``name``: other enum members, a day later, neighbours in the
+    column of the initial state that holds such values (another member, another barcode), one more.
+    Free text that names nothing in the state has none."""
+    enum = schema.get("enum") or next((s["enum"] for s in schema.get("anyOf", []) if "enum" in s), None)
+    if enum:
+        return [v for v in enum if v != value]
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, str):
+        shifted = _shift_date(value)
+        if shifted is not None:
+            return [shifted]
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        same_column = _column_neighbours(name, value, initial)
+        if same_column:
+            return same_column
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [value + 1]
+    return []  # free text (a note, a reason): a reworded value is not another value
+
+
+def _shift_date(value: str) -> str | None:
+    try:
+        if len(value) == 10:
+            return (date.fromisoformat(value) + timedelta(days=1)).isoformat()
+        return (datetime.fromisoformat(value) + timedelta(hours=1)).isoformat()
+    except ValueError:
+        return None
+
+
+def _column_neighbours(name: str, value: int | str, initial: StateView) -> list[Any]:
+    """The values next to ``value`` in the column most likely to hold it: one named like the
+    argument (``barcode``; ``member_id`` -> ``members.id``), else any column that holds it."""
+    entity = name[:-3] if name.endswith("_id") else None
+    columns = [(t, c) for t, rows in initial.items() if rows for c in rows[0]]
+
+    def rank(table_column: tuple[str, str]) -> int:
+        table, column = table_column
+        if entity and column == "id" and table in (entity, entity + "s", entity + "es"):
+            return 0
+        return 1 if column == name else 2
+
+    for table, column in sorted(columns, key=rank):
+        values = sorted({r[column] for r in initial[table] if type(r[column]) is type(value)})
+        if value in values and len(values) > 1:
+            at = values.index(value)
+            return [values[(at + 1) % len(values)], values[at - 1]]
+    return []
+
+
+async def gate_environment(env: Environment, runner: CheckRunner) -> list[GateReport]:
+    """The gate on every scenario of an environment, in scenario-id order."""
+    return [await gate_scenario(env, env.scenarios[sid], runner) for sid in sorted(env.scenarios)]
+
+
+def record_numbers(env: Environment, reports: list[GateReport]) -> int:
+    """Write each passing scenario's gate numbers into its file (``"gate"``); returns how many changed."""
+    written = 0
+    for report in reports:
+        file = env.path / "scenarios" / f"{report.scenario}.json"
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if report.passed and data.get("gate") != report.numbers:
+            data["gate"] = report.numbers
+            file.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            written += 1
+    return written
