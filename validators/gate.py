@@ -197,7 +197,7 @@ def _column_neighbours(name: str, value: int | str, initial: StateView) -> list[
         values = sorted({r[column] for r in initial[table] if type(r[column]) is type(value)})
         if value in values and len(values) > 1:
             at = values.index(value)
-            return [values[(at + 1) % len(values)], values[at - 1]]
+            return list(dict.fromkeys([values[(at + 1) % len(values)], values[at - 1]]))
     return []
 
 
