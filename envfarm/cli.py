@@ -277,6 +277,68 @@ def check(
         raise typer.Exit(1)
 
 
+scenarios_app = typer.Typer(help="Make scenarios.", no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
+
+
+def _range(text: str, name: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise typer.BadParameter(f"{name} is a number or a range like 2-3, not {text!r}") from None
+    if not 1 <= pair[0] <= pair[1]:
+        raise typer.BadParameter(f"{name} needs 1 <= low <= high, got {text!r}")
+    return pair
+
+
+@scenarios_app.command("synth")
+def synth(
+    env: Annotated[str, typer.Argument(help="Environment id (it needs a synth.py).")],
+    count: Annotated[int, typer.Option(help="How many scenarios to make.")] = 40,
+    seed: Annotated[int, typer.Option(help="Same seed, same scenarios.")] = 1,
+    mutations: Annotated[str, typer.Option(help="Mutations per task: N or LOW-HIGH.")] = "2-3",
+    rows: Annotated[str, typer.Option(help="Rows the task may change: N or LOW-HIGH.")] = "1-12",
+    template: Annotated[
+        str | None, typer.Option("--from", help="Scenario whose state and clock to start from (default: first).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the scenarios instead of writing them.")] = False,
+) -> None:
+    """Make scenarios without an LLM: random valid tool walks become oracles, their state changes become
+    checks, and only scenarios that pass the quality gate are kept (written to the env's scenarios/)."""
+    from envfarm.generator.procedural import Knobs, synthesize, write_scenarios
+    from envfarm.validators.sandbox import SandboxPool
+
+    environment = _load([env])[env]
+    start = environment.scenarios.get(template or sorted(environment.scenarios)[0])
+    if start is None:
+        err.print(f"[red]error:[/red] no scenario {template!r} in {env!r}")
+        raise typer.Exit(2)
+    knobs = Knobs(mutations=_range(mutations, "--mutations"), changed_rows=_range(rows, "--rows"))
+
+    async def run() -> tuple[list[Any], dict[str, int]]:
+        async with SandboxPool() as pool:
+            return await synthesize(environment, start, count, seed, knobs, pool)
+
+    try:
+        made, stats = asyncio.run(run())
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    if dry_run:
+        for scenario in made:
+            print(scenario.model_dump_json())
+    else:
+        write_scenarios(environment, made)
+        write_manifest(load_environment(env, check_manifest=False))
+    dropped = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items() if k != "attempts" and v)
+    err.print(
+        f"{env}: {len(made)} scenarios from {stats['attempts']} walks" + (f" (dropped: {dropped})" if dropped else "")
+    )
+    if len(made) < count:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     app(args=argv if argv is not None else sys.argv[1:], prog_name="envfarm")

@@ -42,7 +42,7 @@ class Check(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     description: str = Field(min_length=1)
     code: str = Field(min_length=1, description="Python source defining check(initial, final) -> bool")
-    preserve: bool = Field(False, description="True when the check already holds before the agent acts")
+    preserve: bool = Field(default=False, description="True when the check already holds before the agent acts")
 
 
 class Call(BaseModel):
@@ -66,7 +66,7 @@ class Scenario(BaseModel):
     seed: int = 0
     checks: list[Check] = Field(min_length=1)
     oracle: list[Call] = Field(min_length=1)
-    gate: dict[str, Any] | None = Field(None, description="The quality gate's numbers, once it has run")
+    gate: dict[str, Any] | None = Field(default=None, description="The quality gate's numbers, once it has run")
 
     @field_validator("clock")
     @classmethod
