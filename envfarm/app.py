@@ -7,8 +7,11 @@ body that does not validate (FastAPI names the field), never a 500 for bad input
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -18,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from envfarm import __version__
+from envfarm import __version__, metrics
 from envfarm.environments import Environment
 from envfarm.episodes import Episode, EpisodeNotFound, EpisodeStore
 from envfarm.mcp_server import build_server, current_episode, session_manager
@@ -31,8 +34,9 @@ from envfarm.state import state_hash
 class Farm:
     """The catalog of environments and the live episodes of this process."""
 
-    def __init__(self, envs: dict[str, Environment]) -> None:
+    def __init__(self, envs: dict[str, Environment], settings: FarmSettings | None = None) -> None:
         self.envs = envs
+        self.settings = settings or FarmSettings()
         self.episodes = EpisodeStore()
 
     def env(self, env_id: str) -> Environment:
@@ -49,16 +53,55 @@ class Farm:
 
     def episode(self, episode_id: str) -> Episode:
         try:
-            return self.episodes.get(episode_id)
+            episode = self.episodes.get(episode_id)
         except EpisodeNotFound as e:
             raise HTTPException(404, f"episode {episode_id!r} not found: {e.reason}") from None
+        episode.touch()
+        return episode
 
     def open(self, env_id: str, scenario_id: str | None, seed: int | None) -> Episode:
         env = self.env(env_id)
         if scenario_id is None:
             ids = sorted(env.scenarios)
             scenario_id = random.Random(seed).choice(ids) if seed is not None else ids[0]
-        return self.episodes.create(env, self.scenario(env, scenario_id), seed)
+        scenario = self.scenario(env, scenario_id)
+        if len(self.episodes) >= self.settings.max_episodes:
+            metrics.EPISODES_REFUSED.inc()
+            raise HTTPException(
+                503,
+                f"this farm holds its limit of {self.settings.max_episodes} live episodes (ENVFARM_MAX_EPISODES); "
+                "delete finished episodes or retry later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        episode = self.episodes.create(env, scenario, seed)
+        metrics.EPISODES_OPENED.labels(env.id).inc()
+        metrics.LIVE_EPISODES.set(len(self.episodes))
+        return episode
+
+    def end(self, episode_id: str, reason: str) -> None:
+        self.episodes.delete(episode_id, reason)
+        metrics.EPISODES_ENDED.labels(reason.split()[0]).inc()
+        metrics.LIVE_EPISODES.set(len(self.episodes))
+
+    def reap(self, now: float | None = None) -> int:
+        """End the episodes idle for longer than the idle timeout; returns how many."""
+        limit = self.settings.idle_timeout
+        cutoff = (time.time() if now is None else now) - limit
+        idle = [e.id for e in self.episodes if e.last_used < cutoff]
+        for episode_id in idle:
+            self.end(episode_id, f"reaped after {limit:g} s without use (ENVFARM_IDLE_TIMEOUT)")
+            log.info("reaped idle episode", extra={"episode_id": episode_id})
+        return len(idle)
+
+    async def reaper(self) -> None:
+        """Reap idle episodes, forever, at a quarter of the idle timeout (at most every minute)."""
+        while True:
+            await asyncio.sleep(min(60.0, max(0.05, self.settings.idle_timeout / 4)))
+            self.reap()
+
+
+log = logging.getLogger("envfarm.farm")
+RETRY_AFTER_SECONDS = 5
 
 
 class EpisodeRequest(BaseModel):
@@ -116,7 +159,7 @@ def create_app(
 ) -> Any:
     """Build the farm's ASGI app for these environments, with optional extensions mounted."""
     settings = settings or FarmSettings()
-    farm = Farm(envs)
+    farm = Farm(envs, settings)
     manager = session_manager(build_server(), settings.max_body_bytes)
     running: list[AbstractAsyncContextManager[Any]] = []
 
@@ -126,8 +169,15 @@ def create_app(
             await stack.enter_async_context(manager.run())
             for part in running:
                 await stack.enter_async_context(part)
-            yield
-        farm.episodes.close_all()
+            reaper = asyncio.create_task(farm.reaper())
+            try:
+                yield
+            finally:
+                reaper.cancel()
+        live = list(farm.episodes)
+        for episode in live:  # graceful: every episode ends, counted, with a reason
+            farm.end(episode.id, "closed at shutdown")
+        log.info("ended %d live episode(s) at shutdown", len(live))
 
     api = FastAPI(
         title="envfarm",
@@ -146,6 +196,12 @@ def create_app(
             "envs": sorted(farm.envs),
             "episodes": len(farm.episodes),
         }
+
+    @api.get("/metrics", tags=["ops"], response_class=Response)
+    def prometheus() -> Response:
+        """Prometheus metrics: live episodes, tool calls by env, tool and outcome, call latency, resets, scores."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @api.get("/v1/envs", tags=["envs"])
     def list_envs() -> list[dict[str, Any]]:
@@ -213,13 +269,14 @@ def create_app(
         """Put the episode back to its scenario's initial state."""
         episode = farm.episode(episode_id)
         episode.reset()
+        metrics.RESETS.labels(episode.env.id).inc()
         return {**_episode_info(episode), "state_hash": episode.state_hash()}
 
     @api.delete("/v1/episodes/{episode_id}", status_code=204, tags=["episodes"])
     def delete_episode(episode_id: str) -> Response:
         """End the episode and free its state; its id then answers 404 with the reason."""
         farm.episode(episode_id)
-        farm.episodes.delete(episode_id)
+        farm.end(episode_id, "deleted")
         return Response(status_code=204)
 
     api.router.routes.append(

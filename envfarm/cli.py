@@ -117,6 +117,12 @@ def serve(
     max_calls: MaxCalls = 1000,
     max_batch: MaxBatch = 256,
     sandbox_workers: Workers = None,
+    max_episodes: Annotated[
+        int, typer.Option(envvar="ENVFARM_MAX_EPISODES", help="Live episodes at most; past it, 503 + Retry-After.")
+    ] = 10_000,
+    idle_timeout: Annotated[
+        float, typer.Option(envvar="ENVFARM_IDLE_TIMEOUT", help="Seconds unused before an episode is reaped.")
+    ] = 3600.0,
 ) -> None:
     """Serve environments: the control API and scoring at /v1, each episode's MCP endpoint at /episodes/{id}/mcp."""
     import uvicorn
@@ -126,10 +132,17 @@ def serve(
 
     catalog = _load(envs)
     settings = _settings(host, port, token, allow_host, max_body_bytes)
+    settings.max_episodes, settings.idle_timeout = max_episodes, idle_timeout
     scoring = farm_extension(_scoring(max_calls, max_batch, sandbox_workers))
     names = ", ".join(f"{e.id} ({len(e.scenarios)} scenarios)" for e in catalog.values())
     err.print(f"envfarm serving {names} on http://{host}:{port} - open an episode with POST /v1/episodes")
-    uvicorn.run(create_app(catalog, settings, [scoring]), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(catalog, settings, [scoring]),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,  # finish requests in flight, then end every episode with a reason
+    )
 
 
 @app.command()

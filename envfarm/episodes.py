@@ -92,6 +92,10 @@ class Episode:
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.reset()
 
+    def touch(self) -> None:
+        """Note that the episode is in use (calls, requests about it), for the idle reaper."""
+        self.last_used = time.time()
+
     def reset(self) -> None:
         """Put the state back to the scenario's initial state, and the randomness to its seed."""
         self._db.deserialize(self._snapshot)
@@ -107,7 +111,7 @@ class Episode:
 
     def call(self, tool: str, arguments: dict[str, Any] | None = None) -> ToolResult:
         """Validate the arguments, run the tool atomically, record and return its result; never raises."""
-        self.last_used = time.time()
+        self.touch()
         result = self._run(tool, arguments)
         result.arguments = arguments
         self.log.append(result)
@@ -228,6 +232,7 @@ class EpisodeStore:
     def __iter__(self) -> Iterator[Episode]:
         return iter(list(self._episodes.values()))
 
-    def close_all(self) -> None:
+    def close_all(self, reason: str = "closed") -> None:
+        """End every episode (at shutdown, or when a test is done with its store)."""
         for episode_id in list(self._episodes):
-            self.delete(episode_id, "closed at shutdown")
+            self.delete(episode_id, reason)

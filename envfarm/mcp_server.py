@@ -11,6 +11,7 @@ list that episode's tools and call them through the episode's runtime.
 from __future__ import annotations
 
 import contextvars
+import time
 from typing import Any
 
 import mcp_types as types
@@ -19,7 +20,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
-from envfarm import __version__
+from envfarm import __version__, metrics
 from envfarm.episodes import Episode
 
 current_episode: contextvars.ContextVar[Episode] = contextvars.ContextVar("envfarm_current_episode")
@@ -54,7 +55,13 @@ async def _list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> 
 
 
 async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-    result = _episode().call(params.name, params.arguments)
+    episode = _episode()
+    start = time.perf_counter()
+    result = episode.call(params.name, params.arguments)
+    metrics.TOOL_CALL_SECONDS.labels(episode.env.id).observe(time.perf_counter() - start)
+    # An unknown tool name is the caller's text: count it under one label so it cannot grow the series.
+    tool = params.name if params.name in episode.env.tools else "(unknown)"
+    metrics.TOOL_CALLS.labels(episode.env.id, tool, "ok" if result.ok else "error").inc()
     structured = result.value if result.ok and isinstance(result.value, dict) else None
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=result.text())],

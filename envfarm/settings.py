@@ -17,3 +17,5 @@ class FarmSettings:
     token: str | None = None
     allowed_hosts: list[str] = field(default_factory=list)  # beyond loopback and the bound address
     max_body_bytes: int = 16 * 2**20
+    max_episodes: int = 10_000  # past this, POST /v1/episodes answers 503 with Retry-After
+    idle_timeout: float = 3600.0  # seconds without a call or request before an episode is reaped

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from envfarm import metrics
 from envfarm.checks import CheckOutcome
 from envfarm.environments import Environment
 from envfarm.scenarios import Scenario
@@ -46,14 +47,17 @@ class ScoreResponse(BaseModel):
     final_state_hash: str
 
 
-async def score(env: Environment, scenario: Scenario, done: Replay, runner: CheckRunner) -> ScoreResponse:
-    """Judge a replayed or live episode against the scenario's checks."""
+async def score(
+    env: Environment, scenario: Scenario, done: Replay, runner: CheckRunner, kind: str = "replay"
+) -> ScoreResponse:
+    """Judge a replayed (``kind="replay"``) or live (``"live"``) episode against the scenario's checks."""
     outcomes = await runner.run_checks([(c.id, c.code) for c in scenario.checks], done.initial, done.final)
     checks = [
         CheckResult(id=c.id, description=c.description, passed=o.passed, error=o.error, preserve=c.preserve)
         for c, o in zip(scenario.checks, outcomes, strict=True)
     ]
     passed = sum(c.passed for c in checks)
+    metrics.SCORES.labels(env.id, kind).inc()
     side_effects = collateral(env, scenario, done)
     return ScoreResponse(
         env=env.id,

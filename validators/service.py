@@ -15,11 +15,11 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp
 
-from envfarm import __version__
+from envfarm import __version__, metrics
 from envfarm.app import Extension, Farm
 from envfarm.environments import Environment
 from envfarm.episodes import ToolResult
@@ -152,7 +152,7 @@ def scoring_router(
     async def score_episode(episode_id: str) -> ScoreResponse:
         """Score the live state of an episode (the calls made so far are listed, not replayed)."""
         env, scenario, done = await live.outcome(episode_id)
-        return await score(env, scenario, done, runner)
+        return await score(env, scenario, done, runner, kind="live")
 
     return router
 
@@ -222,6 +222,12 @@ def create_validator_app(
         lifespan=lifespan,
         summary="Replays trajectories and scores them with sandboxed rule checks.",
     )
+
+    @api.get("/metrics", tags=["ops"], response_class=Response)
+    def prometheus() -> Response:
+        """Prometheus metrics: trajectories and live episodes scored, by env."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @api.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
