@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -99,6 +100,11 @@ def _settings(host: str, port: int, token: str | None, allow_host: list[str] | N
     return FarmSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [], max_body_bytes=max_body)
 
 
+def _log_to_stderr(level: str) -> None:
+    """envfarm's own log lines (reaping, shutdown, tool crashes) on stderr, at uvicorn's level."""
+    logging.basicConfig(level=level.upper(), format="%(levelname)s:     %(name)s: %(message)s", stream=sys.stderr)
+
+
 def _scoring(max_calls: int, max_batch: int, workers: int | None) -> ScoringService:
     from envfarm.validators.service import ScoringLimits, ScoringService
 
@@ -134,6 +140,7 @@ def serve(
     settings = _settings(host, port, token, allow_host, max_body_bytes)
     settings.max_episodes, settings.idle_timeout = max_episodes, idle_timeout
     scoring = farm_extension(_scoring(max_calls, max_batch, sandbox_workers))
+    _log_to_stderr(log_level)
     names = ", ".join(f"{e.id} ({len(e.scenarios)} scenarios)" for e in catalog.values())
     err.print(f"envfarm serving {names} on http://{host}:{port} - open an episode with POST /v1/episodes")
     uvicorn.run(
@@ -169,6 +176,7 @@ def validator(
     catalog = _load(envs)
     settings = _settings(host, port, token, allow_host, max_body_bytes)
     service = _scoring(max_calls, max_batch, sandbox_workers)
+    _log_to_stderr(log_level)
     err.print(f"envfarm validator on http://{host}:{port}" + (f", reading live episodes from {farm}" if farm else ""))
     uvicorn.run(create_validator_app(catalog, farm, settings, service), host=host, port=port, log_level=log_level)
 

@@ -53,7 +53,7 @@ class Farm:
 def start_farm(*args: str, command: str = "serve") -> Farm:
     """Start `envfarm serve ARGS` (or another serving command) on a free port; wait until /healthz answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "envfarm.cli", command, *args, "--port", str(port), "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "envfarm.cli", command, "--port", str(port), "--log-level", "warning", *args]
     process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
