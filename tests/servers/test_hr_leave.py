@@ -1,0 +1,349 @@
+"""The bundled HR leave environment, on the real runtime (no mocks).
+
+Every scenario goes through the quality gate's questions (oracle solves it, checks
+false before and true after, no mutation step can be dropped), every business rule
+is triggered and must refuse with its rule id and leave the state untouched, and
+every synth step maker produces a request whose mutation succeeds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envfarm.checks import run_check
+from envfarm.environments import Environment, load_environment
+from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.servers.hr_leave.synth import STEPS
+from envfarm.state import StateView
+
+BASE = "approve-and-reject-team"  # any scenario on states/base.json at 2026-03-02T09:00
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return load_environment("hr_leave")
+
+
+@pytest.fixture
+def store() -> Iterator[EpisodeStore]:
+    episodes = EpisodeStore()
+    yield episodes
+    episodes.close_all()
+
+
+@pytest.fixture
+def episode(env: Environment, store: EpisodeStore) -> Episode:
+    return store.create(env, env.scenarios[BASE])
+
+
+def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
+    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
+
+
+def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
+    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
+
+
+def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
+    return next(r for r in view[table] if r["id"] == row_id)
+
+
+# --- the package -----------------------------------------------------------------------------------
+
+
+def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
+    kinds = [t.kind for t in env.tools.values()]
+    assert len(env.tools) >= 15
+    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
+    assert len(env.rules) >= 5
+    assert len(env.scenarios) >= 10
+    assert len(env.metadata.tables) >= 4
+    assert set(env.metadata.tables) >= {"employees", "leave_types", "leave_balances", "leave_requests"}
+
+
+def test_every_schema_property_is_described_and_typed(env: Environment) -> None:
+    for spec in env.tools.values():
+        assert spec.description
+        for name, prop in spec.input_schema["properties"].items():
+            assert prop.get("description"), f"{spec.name}.{name} has no description"
+    submit = env.tools["submit_leave_request"].input_schema["properties"]
+    assert submit["leave_type"]["enum"] == ["annual", "sick", "parental", "compassionate"]
+    assert submit["start_date"]["format"] == "date"
+    assert submit["employee_id"]["maximum"] == 2**63 - 1
+    status = env.tools["list_leave_requests"].input_schema["properties"]["status"]
+    assert {"enum": ["pending", "approved", "rejected", "cancelled"], "type": "string"} in status["anyOf"]
+
+
+def test_scenarios_need_lookups_and_at_least_two_mutations(env: Environment) -> None:
+    for scenario in env.scenarios.values():
+        kinds = [env.tools[c.tool].kind for c in scenario.oracle]
+        assert kinds.count("mutation") >= 2, scenario.id
+        assert "query" in kinds, scenario.id
+        assert sum(not c.preserve for c in scenario.checks) >= 2, scenario.id
+        assert scenario.clock.utcoffset() is not None, scenario.id
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+SCENARIOS = sorted(load_environment("hr_leave").scenarios)
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_oracle_solves_the_scenario(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for result in run_oracle(episode):
+        assert result.ok, result.error
+    final = episode.view()
+    for check in episode.scenario.checks:
+        outcome = run_check(check.id, check.code, initial, final)
+        assert outcome.passed, f"{check.id}: {outcome.error or 'False after the oracle'}"
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_checks_do_not_hold_before_the_agent_acts(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for check in episode.scenario.checks:
+        outcome = run_check(check.id, check.code, initial, initial)
+        assert outcome.error is None, f"{check.id}: {outcome.error}"
+        assert outcome.passed == check.preserve, check.id
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_every_mutation_step_is_needed(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for i, call in enumerate(episode.scenario.oracle):
+        if env.tools[call.tool].kind != "mutation":
+            continue
+        episode.reset()
+        run_oracle(episode, skip=i)
+        assert failing_checks(episode, initial, episode.view()), f"dropping oracle[{i}] ({call.tool}) passes"
+
+
+# --- business rules: each refusal names its rule and leaves no write ------------------------------
+
+# (rule, tool, arguments, words the error must contain); base state, today 2026-03-02.
+REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    # Omar Haddad: 20 entitled, 10 used, 4 pending -> 6 left; 20-29 April is 8 working days.
+    (
+        "sufficient-balance",
+        "submit_leave_request",
+        {"employee_id": 10, "leave_type": "annual", "start_date": "2026-04-20", "end_date": "2026-04-29"},
+        ["Omar Haddad", "8 working days", "only 6"],
+    ),
+    # Tom Becker has no parental entitlement at all.
+    (
+        "sufficient-balance",
+        "submit_leave_request",
+        {"employee_id": 2, "leave_type": "parental", "start_date": "2026-06-01", "end_date": "2026-06-05"},
+        ["Tom Becker", "no parental leave entitlement"],
+    ),
+    # Laura Fischer has 5 used days: the entitlement cannot drop below that.
+    (
+        "sufficient-balance",
+        "set_leave_entitlement",
+        {"employee_id": 12, "leave_type": "annual", "year": 2026, "entitled_days": 4},
+        ["Laura Fischer", "used 5"],
+    ),
+    # Annual leave needs 7 days' notice: the earliest start is 2026-03-09.
+    (
+        "advance-notice",
+        "submit_leave_request",
+        {"employee_id": 15, "leave_type": "annual", "start_date": "2026-03-06", "end_date": "2026-03-06"},
+        ["Ethan Clarke", "7 days' notice", "2026-03-09"],
+    ),
+    # Aisha Bello already has 16-20 March pending.
+    (
+        "no-overlap",
+        "submit_leave_request",
+        {"employee_id": 5, "leave_type": "sick", "start_date": "2026-03-20", "end_date": "2026-03-23"},
+        ["Aisha Bello", "request 3"],
+    ),
+    # Finance blackout 25 March - 10 April.
+    (
+        "blackout-period",
+        "submit_leave_request",
+        {"employee_id": 13, "leave_type": "annual", "start_date": "2026-04-08", "end_date": "2026-04-14"},
+        ["Marco Bianchi", "Finance", "Quarter-end close"],
+    ),
+    # Maria Lopez is not Aisha Bello's manager (Tom Becker is).
+    (
+        "manager-approval",
+        "approve_leave_request",
+        {"request_id": 3, "approver_id": 1},
+        ["Maria Lopez", "Tom Becker"],
+    ),
+    (
+        "manager-approval",
+        "reject_leave_request",
+        {"request_id": 5, "approver_id": 8, "reason": "no"},
+        ["Daniel Kim", "Sofia Rossi"],
+    ),
+    # Hannah Weiss' sick leave of 9-10 February has already started.
+    ("cancel-before-start", "cancel_leave_request", {"request_id": 6}, ["Hannah Weiss", "2026-02-09"]),
+    # Easter weekend: 3-6 April are a Friday holiday, a weekend and a Monday holiday.
+    (
+        "working-days",
+        "submit_leave_request",
+        {"employee_id": 2, "leave_type": "annual", "start_date": "2026-04-03", "end_date": "2026-04-06"},
+        ["no working days", "Tom Becker"],
+    ),
+    # Lucas Moreau was hired on 2025-11-03: 119 days of service.
+    (
+        "parental-eligibility",
+        "submit_leave_request",
+        {"employee_id": 4, "leave_type": "parental", "start_date": "2026-06-01", "end_date": "2026-06-05"},
+        ["Lucas Moreau", "119 days", "182"],
+    ),
+]
+
+
+def test_every_rule_is_tested(env: Environment) -> None:
+    assert {r for r, *_ in REFUSALS} == set(env.rules)
+
+
+@pytest.mark.parametrize(
+    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{i}" for i, (r, *_) in enumerate(REFUSALS)]
+)
+def test_rule_refuses_without_writing(
+    episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
+) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool, arguments)
+    assert not result.ok, f"{tool} was not refused"
+    assert result.rule == rule, result.error
+    for word in words:
+        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
+    assert episode.state_hash() == before
+
+
+def test_blackout_added_later_blocks_approval(episode: Episode) -> None:
+    added = episode.call(
+        "add_blackout_period",
+        {"department_id": 2, "start_date": "2026-04-13", "end_date": "2026-04-14", "reason": "Sales kickoff"},
+    )
+    assert added.ok and added.value["pending_requests_now_blocked"] == [5]
+    refused = episode.call("approve_leave_request", {"request_id": 5, "approver_id": 7})
+    assert refused.rule == "blackout-period"
+
+
+def test_cancelling_approved_leave_restores_the_balance(episode: Episode) -> None:
+    result = episode.call("cancel_leave_request", {"request_id": 14})  # Daniel Kim, 3-14 August
+    assert result.ok and result.value["days_restored"] == 10
+    view = episode.view()
+    assert row(view, "leave_balances", 15)["used_days"] == 0
+    assert row(view, "leave_requests", 14)["status"] == "cancelled"
+
+
+def test_working_days_skip_weekends_and_holidays(episode: Episode) -> None:
+    easter = episode.call("count_working_days", {"start_date": "2026-04-01", "end_date": "2026-04-10"}).value
+    assert easter["working_days"] == 6 and len(easter["public_holidays"]) == 2
+
+
+def test_balances_show_pending_and_remaining(episode: Episode) -> None:
+    omar = episode.call("get_leave_balances", {"employee_id": 10}).value
+    annual = next(b for b in omar if b["leave_type"] == "annual")
+    assert (annual["entitled_days"], annual["used_days"], annual["pending_days"], annual["remaining_days"]) == (
+        20,
+        10,
+        4,
+        6,
+    )
+
+
+BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("get_employee", {"employee_id": 999}, "no employee with id 999"),
+    ("get_leave_request", {"request_id": 999}, "no leave request with id 999"),
+    ("approve_leave_request", {"request_id": 1, "approver_id": 1}, "already approved"),
+    ("cancel_leave_request", {"request_id": 8}, "rejected"),
+    ("add_public_holiday", {"holiday_date": "2026-04-03", "name": "x"}, "already a public holiday"),
+    ("change_manager", {"employee_id": 1, "manager_id": 2}, "cycle"),
+    (
+        "submit_leave_request",
+        {"employee_id": 2, "leave_type": "annual", "start_date": "2026-05-02", "end_date": "2026-05-01"},
+        "before start_date",
+    ),
+    ("find_employee", {"query": " "}, "query is empty"),
+    ("list_blackout_periods", {"department_id": 99}, "no department with id 99"),
+]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"), BAD_CALLS, ids=[f"{t}-{i}" for i, (t, *_) in enumerate(BAD_CALLS)]
+)
+def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool, arguments)
+    assert not result.ok
+    assert expected.lower() in (result.error or "").lower(), result.error
+    assert "internal error" not in (result.error or "")
+    assert episode.state_hash() == before
+
+
+# --- synth steps -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", sorted(STEPS))
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_synth_step_succeeds_on_the_base_state(env: Environment, episode: Episode, tool: str, seed: int) -> None:
+    assert env.tools[tool].kind == "mutation"
+    step = STEPS[tool](episode.view(), random.Random(seed))
+    assert step is not None, f"{tool}: no step on the base state"
+    assert step.request and "id" not in step.request.lower().split()
+    for lookup in step.lookups:
+        assert episode.call(lookup.tool, lookup.arguments).ok, lookup
+    before = episode.state_hash()
+    result = episode.call(tool, step.arguments)
+    assert result.ok, f"{tool}({step.arguments}): {result.error}"
+    assert episode.state_hash() != before
+
+
+def test_synth_steps_are_deterministic(episode: Episode) -> None:
+    view = episode.view()
+    for maker in STEPS.values():
+        a, b = maker(view, random.Random(7)), maker(view, random.Random(7))
+        assert a is not None and b is not None and a.arguments == b.arguments and a.request == b.request
+
+
+def test_synth_covers_at_least_five_mutations(env: Environment) -> None:
+    assert len(STEPS) >= 5 and all(env.tools[t].kind == "mutation" for t in STEPS)
+
+
+def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "environments" / "hr_leave.md").read_text(encoding="utf-8")
+    for name in [*env.tools, *env.rules, *(s for s in env.scenarios if not s.startswith("synth-"))]:
+        assert f"`{name}`" in doc, f"docs/environments/hr_leave.md does not mention {name}"
+
+
+def test_no_tool_crashes_on_odd_values(env: Environment, episode: Episode) -> None:
+    """Every tool, every parameter, a spread of valid-typed odd values: never an internal error."""
+    odd: dict[str, list[Any]] = {
+        "integer": [1, 2, 3, 16, 999, 2000, 2100, 2**63 - 1],
+        "string": ["", " ", "%_\\", "'; DROP TABLE employees; --", "x" * 500, "é✓", "2026-03-16", "2026-02-30"],
+    }
+    valid: dict[str, Any] = {"employee_id": 2, "request_id": 3, "approver_id": 2, "manager_id": 7}
+    valid |= {"department_id": 1, "query": "a", "reason": "ok", "leave_type": "annual", "year": 2026}
+    valid |= {"start_date": "2026-06-01", "end_date": "2026-06-03", "holiday_date": "2026-06-02", "name": "X"}
+    valid |= {"entitled_days": 30}
+    calls = 0
+    for spec in env.tools.values():
+        required = {k: valid[k] for k in spec.input_schema["required"]}
+        for name, prop in spec.input_schema["properties"].items():
+            types = [prop.get("type")] + [s.get("type") for s in prop.get("anyOf", [])]
+            values = [v for t in types if t in odd for v in odd[t]] + list(prop.get("enum", []))
+            for value in values:
+                episode.reset()
+                before = episode.state_hash()
+                result = episode.call(spec.name, {**required, name: value})
+                calls += 1
+                assert "internal error" not in (result.error or ""), f"{spec.name}({name}={value!r}): {result.error}"
+                if not result.ok:
+                    assert episode.state_hash() == before
+    assert calls > 100
