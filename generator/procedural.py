@@ -160,6 +160,11 @@ TASK_SHAPES = [
 
 
 def task_text(requests: list[str], rng: random.Random) -> str:
+    """The requests as one message: fragments ("renew Ada's loan") go into a shape; when a step
+    wrote whole sentences ("This is Maria: please approve ..."), every request is a sentence."""
+    if any(r[:1].isupper() and r.rstrip().endswith((".", "?", "!")) for r in requests):
+        sentences = [r.strip() for r in requests]
+        return " ".join(s[0].upper() + s[1:] + ("" if s.endswith((".", "?", "!")) else ".") for s in sentences)
     first, middle, last = rng.choice(TASK_SHAPES)
     parts = [first.format(requests[0])]
     parts += [middle.format(r) for r in requests[1:-1]]
