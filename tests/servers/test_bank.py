@@ -1,0 +1,340 @@
+"""The bundled bank environment, on the real runtime (no mocks).
+
+Every scenario is run through the quality gate's questions (oracle solves it, checks false
+before and true after, no mutation step can be dropped), every business rule is triggered
+and must refuse with its rule id and leave the state untouched, and each synth step maker
+yields a mutation that succeeds on the base state.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envfarm.checks import run_check
+from envfarm.environments import Environment, load_environment
+from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.servers.bank.synth import STEPS
+from envfarm.state import StateView
+
+BASE = "james-close-holiday-fund"  # any scenario on states/base.json at 2026-06-02
+SCENARIOS = sorted(load_environment("bank").scenarios)
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return load_environment("bank")
+
+
+@pytest.fixture
+def store() -> Iterator[EpisodeStore]:
+    episodes = EpisodeStore()
+    yield episodes
+    episodes.close_all()
+
+
+@pytest.fixture
+def episode(env: Environment, store: EpisodeStore) -> Episode:
+    return store.create(env, env.scenarios[BASE])
+
+
+def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
+    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
+
+
+def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
+    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
+
+
+def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
+    return next(r for r in view[table] if r["id"] == row_id)
+
+
+# --- the package -----------------------------------------------------------------------------------
+
+
+def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
+    kinds = [t.kind for t in env.tools.values()]
+    assert len(env.tools) >= 15
+    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
+    assert len(env.rules) >= 5
+    assert len(env.scenarios) >= 10
+    assert env.title and len(env.description) > 200
+    assert set(env.metadata.tables) >= {"customers", "accounts", "transactions", "cards", "payees", "transfers"}
+
+
+def test_every_schema_property_is_described(env: Environment) -> None:
+    for spec in env.tools.values():
+        assert spec.description and not spec.description.startswith("Args")
+        for name, prop in spec.input_schema["properties"].items():
+            assert prop.get("description"), f"{spec.name}.{name} has no description"
+
+
+def test_dates_choices_and_bounds_are_typed_in_the_schema(env: Environment) -> None:
+    when = env.tools["transfer_funds"].input_schema["properties"]["scheduled_for"]
+    assert {"type": "string", "format": "date"} in when["anyOf"]
+    reason = env.tools["file_dispute"].input_schema["properties"]["reason"]
+    assert reason["enum"] == ["unauthorized", "duplicate", "incorrect_amount", "not_received"]
+    amount = env.tools["deposit"].input_schema["properties"]["amount_cents"]
+    assert amount["minimum"] == 1 and amount["maximum"] <= 2**63 - 1
+    ident = env.tools["get_customer"].input_schema["properties"]["customer_id"]
+    assert ident["maximum"] == 2**63 - 1
+
+
+def test_manifest_lists_the_rules_and_tools(env: Environment) -> None:
+    manifest = env.manifest()
+    assert {r["id"] for r in manifest["rules"]} == set(env.rules)
+    assert [t["name"] for t in manifest["tools"]] == list(env.tools)
+
+
+def test_scenarios_need_lookups_and_at_least_two_mutations(env: Environment) -> None:
+    for scenario in env.scenarios.values():
+        kinds = [env.tools[c.tool].kind for c in scenario.oracle]
+        assert kinds.count("mutation") >= 2, scenario.id
+        assert "query" in kinds, scenario.id
+        assert sum(not c.preserve for c in scenario.checks) >= 2, scenario.id
+        assert scenario.clock.isoformat().endswith("+00:00")
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_oracle_solves_the_scenario(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for result in run_oracle(episode):
+        assert result.ok, result.error
+    final = episode.view()
+    for check in episode.scenario.checks:
+        outcome = run_check(check.id, check.code, initial, final)
+        assert outcome.passed, f"{check.id}: {outcome.error or 'False after the oracle'}"
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_checks_do_not_hold_before_the_agent_acts(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for check in episode.scenario.checks:
+        outcome = run_check(check.id, check.code, initial, initial)
+        assert outcome.error is None, f"{check.id}: {outcome.error}"
+        if check.preserve:
+            assert outcome.passed, f"preservation check {check.id} fails on the initial state"
+        else:
+            assert not outcome.passed, f"{check.id} already holds on the initial state"
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_every_mutation_step_is_needed(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for i, call in enumerate(episode.scenario.oracle):
+        if env.tools[call.tool].kind != "mutation":
+            continue
+        episode.reset()
+        run_oracle(episode, skip=i)
+        assert failing_checks(episode, initial, episode.view()), (
+            f"dropping oracle[{i}] ({call.tool}) still passes every check"
+        )
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_queries_never_change_state(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    for call in episode.scenario.oracle:
+        before = episode.state_hash()
+        result = episode.call(call.tool, call.arguments)
+        if env.tools[call.tool].kind == "query":
+            assert result.ok, result.error
+            assert episode.state_hash() == before, f"query {call.tool} changed the state"
+
+
+# --- business rules: each refusal names its rule and leaves no write ------------------------------
+
+# (rule, tool, arguments, words the error must contain); all on the base state at 2026-06-02.
+REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    # Sofia Rossi's checking CHK-20007 is frozen; Oliver's SAV-30010 is closed.
+    ("account-active", "deposit", {"account_number": "CHK-20007", "amount_cents": 1000}, ["CHK-20007", "frozen"]),
+    (
+        "account-active",
+        "transfer_funds",
+        {"from_account": "SAV-30007", "amount_cents": 1000, "to_account": "CHK-20007"},
+        ["CHK-20007", "frozen"],
+    ),
+    ("account-active", "set_account_status", {"account_number": "SAV-30010", "status": "active"}, ["closed"]),
+    # Liam Walsh: $98.00 balance + $200.00 overdraft; savings have no overdraft.
+    ("sufficient-funds", "withdraw", {"account_number": "CHK-20006", "amount_cents": 29801}, ["Liam Walsh", "$298.00"]),
+    (
+        "sufficient-funds",
+        "transfer_funds",
+        {"from_account": "SAV-30002", "amount_cents": 85001, "to_account": "CHK-20002"},
+        ["Holiday fund", "$850.00"],
+    ),
+    # Kenji already sent $3,000.00 today.
+    (
+        "daily-transfer-limit",
+        "transfer_funds",
+        {"from_account": "CHK-20008", "amount_cents": 250000, "payee_id": 7},
+        ["$3,000.00", "$5,000.00"],
+    ),
+    # Kenji's card 4460 was reported lost.
+    ("lost-card-permanent", "set_card_status", {"card_last4": "4460", "status": "active"}, ["4460", "lost"]),
+    ("lost-card-permanent", "set_card_daily_limit", {"card_last4": "4460", "daily_limit_cents": 50000}, ["4460"]),
+    ("close-zero-balance", "close_account", {"account_number": "SAV-30002"}, ["Holiday fund", "$850.00"]),
+    (
+        "kyc-verified",
+        "add_payee",
+        {"customer_id": 4, "name": "Ewa", "bank_name": "Metro Bank", "account_number": "X-1"},
+        ["Tomasz Nowak", "pending"],
+    ),
+    ("kyc-verified", "open_account", {"customer_id": 9, "account_type": "savings"}, ["Grace Mensah", "rejected"]),
+    # ELECTROMART was posted 2026-03-15; Kenji's Tokyo Garden charge is already disputed.
+    ("dispute-window", "file_dispute", {"transaction_id": 1, "reason": "unauthorized"}, ["ELECTROMART", "60 days"]),
+    ("dispute-window", "file_dispute", {"transaction_id": 4, "reason": "duplicate"}, ["already disputed", "dispute 1"]),
+    ("card-limit-range", "set_card_daily_limit", {"card_last4": "4821", "daily_limit_cents": 9999}, ["$99.99", "4821"]),
+    ("card-limit-range", "set_card_daily_limit", {"card_last4": "4821", "daily_limit_cents": 500001}, ["$5,000.00"]),
+]
+
+
+def test_every_rule_is_tested(env: Environment) -> None:
+    assert {r for r, *_ in REFUSALS} == set(env.rules)
+
+
+@pytest.mark.parametrize(
+    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{t}-{i}" for i, (r, t, *_) in enumerate(REFUSALS)]
+)
+def test_rule_refuses_without_writing(
+    episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
+) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool, arguments)
+    assert not result.ok, f"{tool} was not refused"
+    assert result.rule == rule, result.error
+    for word in words:
+        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
+    assert episode.state_hash() == before
+
+
+def test_close_refuses_with_a_scheduled_transfer(episode: Episode) -> None:
+    assert (
+        episode.call("transfer_funds", {"from_account": "SAV-30006", "amount_cents": 1, "to_account": "CHK-20005"}).ok
+        is False
+    )
+    episode.call("deposit", {"account_number": "SAV-30006", "amount_cents": 500})
+    ok = episode.call(
+        "transfer_funds",
+        {"from_account": "SAV-30006", "amount_cents": 500, "to_account": "CHK-20005", "scheduled_for": "2026-06-09"},
+    )
+    assert ok.ok, ok.error
+    episode.call("withdraw", {"account_number": "SAV-30006", "amount_cents": 500})
+    before = episode.state_hash()
+    result = episode.call("close_account", {"account_number": "SAV-30006"})
+    assert result.rule == "close-zero-balance" and "scheduled" in (result.error or "")
+    assert episode.state_hash() == before
+
+
+def test_immediate_internal_transfer_moves_money_both_ways(episode: Episode) -> None:
+    result = episode.call(
+        "transfer_funds", {"from_account": "SAV-30001", "amount_cents": 20000, "to_account": "CHK-20001"}
+    )
+    assert result.ok, result.error
+    view = episode.view()
+    assert row(view, "accounts", 2)["balance_cents"] == 1180000
+    assert row(view, "accounts", 1)["balance_cents"] == 274075
+    ledger = [x for x in view["transactions"] if x["transfer_id"] == result.value["transfer_id"]]
+    assert sorted(x["amount_cents"] for x in ledger) == [-20000, 20000]
+
+
+def test_scheduled_transfer_moves_no_money_and_counts_towards_that_day(episode: Episode) -> None:
+    args = {"from_account": "CHK-20003", "amount_cents": 380000, "payee_id": 4, "scheduled_for": "2026-06-10"}
+    result = episode.call("transfer_funds", args)  # June 10 already has $1,200.00 of daycare
+    assert result.ok and result.value["status"] == "scheduled"
+    assert row(episode.view(), "accounts", 5)["balance_cents"] == 1530000
+    again = episode.call("transfer_funds", {**args, "amount_cents": 1})
+    assert again.rule == "daily-transfer-limit"
+
+
+def test_lookups(episode: Episode) -> None:
+    assert [c["name"] for c in episode.call("find_customer", {"query": "gonz"}).value] == ["Maria Gonzalez"]
+    assert episode.call("find_customer", {"query": "555-201-0008"}).value[0]["name"] == "Kenji Watanabe"
+    accounts = episode.call("list_accounts", {"customer_id": 10, "include_closed": True}).value
+    assert [a["account_number"] for a in accounts] == ["CHK-20010", "SAV-30010"]
+    got = episode.call("get_account", {"account_number": "chk-20001"}).value
+    assert got["owner"] == "Maria Gonzalez" and got["available_cents"] == 304075
+    assert got["scheduled_transfers"][0]["to_payee"]["name"] == "Sunrise Property Management"
+    fees = episode.call("list_transactions", {"account_number": "CHK-20006", "kind": "fee"}).value
+    assert [f["description"] for f in fees] == ["OVERDRAFT FEE"]
+    assert len(episode.call("list_cards", {"customer_id": 6}).value) == 2
+    assert episode.call("list_payees", {"customer_id": 1}).value[0]["name"] == "Carlos Gonzalez"
+    assert len(episode.call("list_transfers", {"customer_id": 3, "status": "scheduled"}).value) == 1
+    assert episode.call("list_disputes", {"customer_id": 8}).value[0]["description"] == "TOKYO GARDEN RESTAURANT"
+    assert episode.call("get_customer", {"customer_id": 4}).value["kyc_status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("get_customer", {"customer_id": 999}, "find_customer"),
+        ("get_account", {"account_number": "CHK-1"}, "no account"),
+        ("set_card_status", {"card_last4": "0000", "status": "frozen"}, "no card"),
+        ("cancel_transfer", {"transfer_id": 2}, "completed"),
+        ("file_dispute", {"transaction_id": 8, "reason": "duplicate"}, "deposit"),
+        ("transfer_funds", {"from_account": "CHK-20001", "amount_cents": 100}, "exactly one"),
+        ("transfer_funds", {"from_account": "CHK-20001", "amount_cents": 100, "payee_id": 3}, "not a payee"),
+        (
+            "transfer_funds",
+            {"from_account": "CHK-20001", "amount_cents": 100, "payee_id": 1, "scheduled_for": "2026-06-01"},
+            "past",
+        ),
+        ("deposit", {"account_number": "CHK-20001", "amount_cents": 0}, ""),
+        ("find_customer", {"query": " "}, "empty"),
+    ],
+)
+def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool, arguments)
+    assert not result.ok
+    assert expected.lower() in (result.error or "").lower()
+    assert "internal error" not in (result.error or "")
+    assert episode.state_hash() == before
+
+
+# --- synth -----------------------------------------------------------------------------------------
+
+
+def test_synth_covers_enough_mutation_tools(env: Environment) -> None:
+    assert len(STEPS) >= 5
+    assert all(env.tools[name].kind == "mutation" for name in STEPS)
+
+
+@pytest.mark.parametrize("tool_name", sorted(STEPS))
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_synth_step_succeeds_on_the_base_state(episode: Episode, tool_name: str, seed: int) -> None:
+    step = STEPS[tool_name](episode.view(), random.Random(seed))
+    assert step is not None
+    assert step.request and "{" not in step.request
+    for call in step.lookups:
+        assert episode.call(call.tool, call.arguments).ok, call
+    before = episode.state_hash()
+    result = episode.call(tool_name, dict(step.arguments))
+    assert result.ok, f"{step.request}: {result.error}"
+    assert episode.state_hash() != before
+
+
+def test_synth_is_deterministic(episode: Episode) -> None:
+    view = episode.view()
+    for maker in STEPS.values():
+        first, second = maker(view, random.Random(7)), maker(view, random.Random(7))
+        assert first is not None and second is not None
+        assert (first.arguments, first.request) == (second.arguments, second.request)
+
+
+def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "environments" / "bank.md").read_text(encoding="utf-8")
+    authored = [s for s in env.scenarios if not s.startswith("synth-")]
+    for name in [*env.tools, *env.rules, *authored]:
+        assert f"`{name}`" in doc, f"docs/environments/bank.md does not mention {name}"

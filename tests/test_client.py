@@ -1,0 +1,115 @@
+"""The Python client against a real `envfarm serve`: episodes, tool shapes, Gym loop, isolation at scale."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, Farm, start_farm, stop_farm
+
+from envfarm.client import AsyncFarm, FarmError, GymEpisode
+from envfarm.client import Farm as BlockingFarm
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_async_episode_tools_calls_state_score_and_delete(farm: Farm) -> None:
+    async with AsyncFarm(farm.url) as client:
+        async with client.episode("notes", "file-two") as episode:
+            assert episode.task.startswith("File two notes")
+            anthropic = await episode.tools("anthropic")
+            openai = await episode.tools("openai")
+            assert anthropic[1]["name"] == "add_note" and "properties" in anthropic[1]["input_schema"]
+            assert openai[1] == {
+                "type": "function",
+                "function": {
+                    "name": "add_note",
+                    "description": anthropic[1]["description"],
+                    "parameters": anthropic[1]["input_schema"],
+                },
+            }
+            ok = await episode.call("add_note", {"folder": "work", "title": "standup"})
+            refused = await episode.call("add_note", {"folder": "work", "title": "standup"})
+            assert not ok.is_error and ok.structured == {"id": 2, "title": "standup", "created": "2026-03-14"}
+            assert refused.is_error and "already has a note" in refused.text
+            await episode.call("add_note", {"folder": "work", "title": "retro"})
+            assert (await episode.score())["reward"] == 1.0
+            assert len((await episode.state())["state"]["notes"]) == 3
+            episode_id = episode.id
+        with pytest.raises(FarmError) as gone:
+            await client.request("GET", f"/v1/episodes/{episode_id}")
+        assert gone.value.status == 404 and "deleted" in str(gone.value)
+
+
+def test_blocking_client(farm: Farm) -> None:
+    with BlockingFarm(farm.url) as client, client.episode("notes") as episode:
+        assert [t["name"] for t in episode.tools()] == ["list_notes", "add_note"]
+        assert not episode.call("add_note", {"folder": "home", "title": "x"}).is_error
+        before = episode.state()["state_hash"]
+        assert episode.reset()["state_hash"] != before
+        assert client.score("notes", "file-two", [])["reward"] == 0.0
+
+
+async def test_gym_episode_loop(farm: Farm) -> None:
+    async with AsyncFarm(farm.url) as client:
+        gym = GymEpisode(client, "notes", "file-two")
+        task, info = await gym.reset()
+        assert "standup" in task and [t["function"]["name"] for t in info["tools"]] == ["list_notes", "add_note"]
+        for title in ("standup", "retro"):
+            observation, reward, terminated, truncated, step = await gym.step(
+                {"name": "add_note", "arguments": f'{{"folder": "work", "title": "{title}"}}'}
+            )
+            assert (reward, terminated, truncated, step["is_error"]) == (0.0, False, False, False)
+        assert await gym.score() == 1.0
+        await gym.reset()
+        assert await gym.score() == 0.0
+        await gym.close()
+
+
+async def test_200_concurrent_episodes_do_not_leak_into_each_other() -> None:
+    served = start_farm("notes")
+    try:
+        async with AsyncFarm(served.url) as client:
+
+            async def one(i: int) -> tuple[int, list[str]]:
+                async with client.episode("notes", "file-two") as episode:
+                    for n in range(3):
+                        result = await episode.call("add_note", {"folder": "home", "title": f"e{i}-n{n}"})
+                        assert not result.is_error, result.text
+                    titles = [r["title"] for r in (await episode.state())["state"]["notes"]]
+                    return i, titles
+
+            results = await asyncio.gather(*(one(i) for i in range(200)))
+        for i, titles in results:  # each final state is exactly what its own calls imply
+            assert titles == ["groceries", f"e{i}-n0", f"e{i}-n1", f"e{i}-n2"]
+        with served.client() as c:
+            assert c.get("/healthz").json()["episodes"] == 0  # every episode deleted on exit
+    finally:
+        stop_farm(served)
+
+
+def test_rollout_example_runs(farm: Farm) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "rollout.py"),
+            "--farm",
+            farm.url,
+            "--env",
+            "library",
+            "--episodes",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "8 episodes in" in run.stdout and "mean reward 1.000" in run.stdout
