@@ -1,0 +1,257 @@
+"""The bundled restaurant environment, on the real runtime (no mocks).
+
+Every scenario is run through the quality gate's questions, every business rule
+is triggered and must refuse with its rule id and leave the state untouched, and
+each synth step maker must produce a call that succeeds and changes the state.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from envfarm.checks import run_check
+from envfarm.environments import Environment, load_environment
+from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.servers.restaurant.synth import STEPS
+from envfarm.state import StateView
+
+BASE = "book-and-preorder"  # any scenario on states/base.json with the shared clock 2026-07-14T15:00
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return load_environment("restaurant")
+
+
+@pytest.fixture
+def store() -> Iterator[EpisodeStore]:
+    episodes = EpisodeStore()
+    yield episodes
+    episodes.close_all()
+
+
+@pytest.fixture
+def episode(env: Environment, store: EpisodeStore) -> Episode:
+    return store.create(env, env.scenarios[BASE])
+
+
+def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
+    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
+
+
+def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
+    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
+
+
+def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
+    return next(r for r in view[table] if r["id"] == row_id)
+
+
+# --- the package -----------------------------------------------------------------------------------
+
+
+def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
+    kinds = [t.kind for t in env.tools.values()]
+    assert len(env.tools) >= 15
+    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
+    assert len(env.rules) >= 5
+    assert len(env.scenarios) >= 10
+    assert set(env.metadata.tables) >= {"guests", "dining_tables", "services", "reservations", "waitlist"}
+
+
+def test_every_schema_property_is_described_and_typed(env: Environment) -> None:
+    for spec in env.tools.values():
+        for name, prop in spec.input_schema["properties"].items():
+            assert prop.get("description"), f"{spec.name}.{name} has no description"
+    props = env.tools["create_reservation"].input_schema["properties"]
+    assert props["date"]["format"] == "date"
+    assert {"enum": ["card", "cash"], "type": "string"} in props["deposit_method"]["anyOf"]
+    assert props["party_size"]["maximum"] <= 2**63 - 1
+    email = env.tools["create_guest"].input_schema["properties"]["email"]
+    assert {"type": "string", "format": "email"} in email["anyOf"]
+
+
+def test_scenarios_need_lookups_and_at_least_two_mutations(env: Environment) -> None:
+    for scenario in env.scenarios.values():
+        kinds = [env.tools[c.tool].kind for c in scenario.oracle]
+        assert kinds.count("mutation") >= 2 and "query" in kinds, scenario.id
+        assert sum(not c.preserve for c in scenario.checks) >= 2, scenario.id
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+SCENARIOS = sorted(load_environment("restaurant").scenarios)
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_oracle_solves_the_scenario(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for result in run_oracle(episode):
+        assert result.ok, result.error
+    final = episode.view()
+    for check in episode.scenario.checks:
+        outcome = run_check(check.id, check.code, initial, final)
+        assert outcome.passed, f"{check.id}: {outcome.error or 'False after the oracle'}"
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_checks_do_not_hold_before_the_agent_acts(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for check in episode.scenario.checks:
+        outcome = run_check(check.id, check.code, initial, initial)
+        assert outcome.error is None, f"{check.id}: {outcome.error}"
+        assert outcome.passed == check.preserve, check.id
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_every_mutation_step_is_needed(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    episode = store.create(env, env.scenarios[scenario_id])
+    initial = episode.view()
+    for i, call in enumerate(episode.scenario.oracle):
+        if env.tools[call.tool].kind != "mutation":
+            continue
+        episode.reset()
+        run_oracle(episode, skip=i)
+        assert failing_checks(episode, initial, episode.view()), f"dropping oracle[{i}] ({call.tool}) passes"
+
+
+# --- business rules: each refusal names its rule and leaves no write ------------------------------
+
+# (rule, tool, arguments, words the error must contain); base state, clock 2026-07-14T15:00 (a Tuesday).
+REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    (
+        "table-capacity",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 7, "date": "2026-07-17", "time": "19:30", "party_size": 4},
+        ["T7", "seats 2"],
+    ),
+    (
+        "no-overlap",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 10, "date": "2026-07-15", "time": "19:00", "party_size": 2},
+        ["B1", "R-1029"],
+    ),
+    (
+        "large-party-deposit",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 6, "date": "2026-07-17", "time": "19:00", "party_size": 8},
+        ["$160.00", "deposit"],
+    ),
+    ("large-party-deposit", "change_reservation", {"reservation_id": 18, "party_size": 8, "table_id": 6}, ["$160.00"]),
+    (
+        "opening-hours",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 3, "date": "2026-07-20", "time": "19:00", "party_size": 2},
+        ["closed on Mondays"],
+    ),
+    (
+        "opening-hours",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 3, "date": "2026-07-17", "time": "21:30", "party_size": 2},
+        ["does not fit"],
+    ),
+    (
+        "opening-hours",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 3, "date": "2026-07-14", "time": "13:00", "party_size": 2},
+        ["not in the future"],
+    ),
+    (
+        "guest-reservation-limit",
+        "create_reservation",
+        {"guest_id": 3, "table_id": 3, "date": "2026-07-22", "time": "19:00", "party_size": 2},
+        ["Tom Reilly", "R-1013", "R-1014"],
+    ),
+    (
+        "private-room-vip",
+        "create_reservation",
+        {"guest_id": 1, "table_id": 12, "date": "2026-07-17", "time": "19:00", "party_size": 4},
+        ["P1", "Sofia Marino", "VIP"],
+    ),
+    ("private-room-vip", "change_reservation", {"reservation_id": 16, "table_id": 12}, ["Daniel Okoro"]),
+    ("waitlist-order", "seat_from_waitlist", {"waitlist_id": 3, "table_id": 4}, ["Alex Kim", "Noah Fischer"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{i}" for i, (r, *_) in enumerate(REFUSALS)]
+)
+def test_rule_refuses_and_leaves_state_unchanged(
+    env: Environment, episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
+) -> None:
+    assert rule in env.rules
+    if tool == "seat_from_waitlist":  # free T4 tonight first, so only the queue order stands in the way
+        assert episode.call("cancel_reservation", {"reservation_id": 1}).ok
+    before = episode.state_hash()
+    result = episode.call(tool, arguments)
+    assert not result.ok and result.rule == rule, result.error
+    for word in words:
+        assert word in (result.error or ""), result.error
+    assert episode.state_hash() == before
+
+
+def test_every_refusing_rule_is_exercised() -> None:
+    assert {r for r, *_ in REFUSALS} == {
+        "table-capacity",
+        "no-overlap",
+        "large-party-deposit",
+        "opening-hours",
+        "guest-reservation-limit",
+        "private-room-vip",
+        "waitlist-order",
+    }
+
+
+def test_late_cancellation_forfeits_and_early_refunds(episode: Episode) -> None:
+    late = episode.call("cancel_reservation", {"reservation_id": 17})  # tomorrow 12:30: 21.5 hours away
+    assert late.ok and late.value["late_cancellation"] and late.value["deposit_status"] == "forfeited"
+    early = episode.call("cancel_reservation", {"reservation_id": 20})  # 25 July
+    assert early.ok and not early.value["late_cancellation"] and early.value["deposit_status"] == "refunded"
+    view = episode.view()
+    assert row(view, "reservations", 17)["deposit_status"] == "forfeited"
+    assert row(view, "reservations", 20)["deposit_status"] == "refunded"
+
+
+def test_bad_input_is_an_error_result(episode: Episode) -> None:
+    before = episode.state_hash()
+    for tool, arguments, expected in [
+        ("get_guest", {"guest_id": 999}, "no guest with id 999"),
+        ("cancel_reservation", {"reservation_id": 22}, "completed"),
+        (
+            "create_reservation",
+            {"guest_id": 1, "table_id": 99, "date": "2026-07-17", "time": "19:00", "party_size": 2},
+            "no table",
+        ),
+        ("add_preorder", {"reservation_id": 13, "menu_item_id": 10, "quantity": 1}, "not available"),
+        ("create_guest", {"name": "X", "phone": "555-0000", "email": "sofia.marino@example.com"}, "already belongs"),
+        ("check_availability", {"date": "2026-02-30", "time": "19:00", "party_size": 2}, "date"),
+    ]:
+        result = episode.call(tool, arguments)
+        assert not result.ok and expected in (result.error or ""), result.error
+        assert "internal error" not in (result.error or "")
+    assert episode.state_hash() == before
+
+
+# --- synth ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", sorted(STEPS))
+def test_synth_steps_succeed_and_change_the_state(env: Environment, episode: Episode, tool: str) -> None:
+    assert env.tools[tool].kind == "mutation"
+    for seed in range(4):
+        episode.reset()
+        step = STEPS[tool](episode.view(), random.Random(seed))
+        assert step is not None, f"{tool} seed {seed}"
+        assert step.request
+        for call in step.lookups:
+            assert episode.call(call.tool, call.arguments).ok, call
+        before = episode.state_hash()
+        result = episode.call(tool, dict(step.arguments))
+        assert result.ok, f"{tool} seed {seed}: {result.error}"
+        assert episode.state_hash() != before
