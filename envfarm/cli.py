@@ -298,6 +298,27 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command("compose")
+def compose_file(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it.")] = Path("docker-compose.yml"),
+    check: Annotated[bool, typer.Option("--check", help="Only check that the file is up to date.")] = False,
+) -> None:
+    """Write docker-compose.yml for the bundled catalog: the farm, the validator pointed at it,
+    healthchecks, ports on 127.0.0.1 only, a volume for generated environments."""
+    from envfarm.compose import render
+    from envfarm.environments import bundled
+
+    text = render(bundled())
+    if check:
+        if not output.is_file() or output.read_text(encoding="utf-8") != text:
+            err.print(f"[red]error:[/red] {output} is not what `envfarm compose` writes; run it to update")
+            raise typer.Exit(1)
+        err.print(f"{output} is up to date")
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"wrote {output}")
+
+
 scenarios_app = typer.Typer(help="Make scenarios.", no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
 

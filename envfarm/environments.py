@@ -117,6 +117,13 @@ def discover() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg)
 
 
+def bundled() -> list[str]:
+    """Ids of the environments shipped in the package itself (not those found on ENVFARM_ENV_PATH)."""
+    package = importlib.import_module(SERVERS_PACKAGE)
+    home = Path(package.__path__[0])
+    return sorted(p.parent.name for p in home.glob("*/__init__.py"))
+
+
 def content_hash(path: Path) -> str:
     """sha256 of the package's source files (everything but the manifest and caches)."""
     digest = hashlib.sha256()
