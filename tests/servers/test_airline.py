@@ -67,68 +67,9 @@ def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environ
     assert env.title and len(env.description) > 200
 
 
-def test_every_schema_property_is_described_and_typed(env: Environment) -> None:
-    for spec in env.tools.values():
-        assert spec.description and not spec.description.startswith("Args")
-        for name, prop in spec.input_schema["properties"].items():
-            assert prop.get("description"), f"{spec.name}.{name} has no description"
-    props = env.tools["create_booking"].input_schema["properties"]
-    assert props["cabin"]["enum"] == ["economy", "business"]
-    assert props["fare_class"]["enum"] == ["basic", "standard", "flex"]
-    assert props["method"]["enum"] == ["card", "voucher"]
-    assert props["flight_id"]["maximum"] == 2**63 - 1
-    date = env.tools["search_flights"].input_schema["properties"]["date"]
-    assert {"type": "string", "format": "date"} in date["anyOf"]
-    email = env.tools["update_passenger_contact"].input_schema["properties"]["email"]
-    assert {"type": "string", "format": "email"} in email["anyOf"]
-
-
-def test_scenarios_need_lookups_and_at_least_two_mutations(env: Environment) -> None:
-    for scenario in env.scenarios.values():
-        kinds = [env.tools[c.tool].kind for c in scenario.oracle]
-        assert kinds.count("mutation") >= 2, scenario.id
-        assert "query" in kinds, scenario.id
-        assert sum(not c.preserve for c in scenario.checks) >= 2, scenario.id
-        assert scenario.clock.endswith("+00:00") if isinstance(scenario.clock, str) else True
-
-
 # --- scenarios -------------------------------------------------------------------------------------
 
 SCENARIOS = sorted(load_environment("airline").scenarios)
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_oracle_solves_the_scenario(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for result in run_oracle(episode):
-        assert result.ok, result.error
-    final = episode.view()
-    for check in episode.scenario.checks:
-        outcome = run_check(check.id, check.code, initial, final)
-        assert outcome.passed, f"{check.id}: {outcome.error or 'False after the oracle'}"
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_checks_do_not_hold_before_the_agent_acts(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for check in episode.scenario.checks:
-        outcome = run_check(check.id, check.code, initial, initial)
-        assert outcome.error is None, f"{check.id}: {outcome.error}"
-        assert outcome.passed == check.preserve, check.id
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_every_mutation_step_is_needed(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for i, call in enumerate(episode.scenario.oracle):
-        if env.tools[call.tool].kind != "mutation":
-            continue
-        episode.reset()
-        run_oracle(episode, skip=i)
-        assert failing_checks(episode, initial, episode.view()), f"dropping oracle[{i}] ({call.tool}) still passes"
 
 
 # --- business rules: each refusal names its rule and leaves no write ------------------------------

@@ -67,13 +67,6 @@ def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environ
     assert set(env.metadata.tables) >= {"users", "agents", "tickets", "comments", "assets"}
 
 
-def test_every_schema_property_is_described(env: Environment) -> None:
-    for spec in env.tools.values():
-        assert spec.description and not spec.description.startswith("Args")
-        for name, prop in spec.input_schema["properties"].items():
-            assert prop.get("description"), f"{spec.name}.{name} has no description"
-
-
 def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
     props = env.tools["create_ticket"].input_schema["properties"]
     assert props["priority"]["enum"] == ["low", "medium", "high", "critical"]
@@ -86,66 +79,7 @@ def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
     assert ticket_id["minimum"] == 1 and ticket_id["maximum"] == 2**63 - 1
 
 
-def test_scenarios_need_lookups_and_at_least_two_mutations(env: Environment) -> None:
-    for scenario in env.scenarios.values():
-        kinds = [env.tools[c.tool].kind for c in scenario.oracle]
-        assert kinds.count("mutation") >= 2, scenario.id
-        assert "query" in kinds, scenario.id
-        assert sum(not c.preserve for c in scenario.checks) >= 2, scenario.id
-        assert sum(c.preserve for c in scenario.checks) <= 2, scenario.id
-
-
 # --- scenarios -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_oracle_solves_the_scenario(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for result in run_oracle(episode):
-        assert result.ok, result.error
-    final = episode.view()
-    for check in episode.scenario.checks:
-        outcome = run_check(check.id, check.code, initial, final)
-        assert outcome.passed, f"{check.id}: {outcome.error or 'False after the oracle'}"
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_checks_do_not_hold_before_the_agent_acts(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for check in episode.scenario.checks:
-        outcome = run_check(check.id, check.code, initial, initial)
-        assert outcome.error is None, f"{check.id}: {outcome.error}"
-        if check.preserve:
-            assert outcome.passed, f"preservation check {check.id} fails on the initial state"
-        else:
-            assert not outcome.passed, f"{check.id} already holds on the initial state"
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_every_mutation_step_is_needed(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for i, call in enumerate(episode.scenario.oracle):
-        if env.tools[call.tool].kind != "mutation":
-            continue
-        episode.reset()
-        run_oracle(episode, skip=i)
-        assert failing_checks(episode, initial, episode.view()), (
-            f"dropping oracle[{i}] ({call.tool}) still passes every check"
-        )
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_queries_never_change_state(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    for call in episode.scenario.oracle:
-        before = episode.state_hash()
-        result = episode.call(call.tool, call.arguments)
-        if env.tools[call.tool].kind == "query":
-            assert result.ok, result.error
-            assert episode.state_hash() == before, f"query {call.tool} changed the state"
 
 
 # --- business rules: each refusal names its rule and leaves no write ------------------------------

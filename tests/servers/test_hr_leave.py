@@ -66,65 +66,9 @@ def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environ
     assert set(env.metadata.tables) >= {"employees", "leave_types", "leave_balances", "leave_requests"}
 
 
-def test_every_schema_property_is_described_and_typed(env: Environment) -> None:
-    for spec in env.tools.values():
-        assert spec.description
-        for name, prop in spec.input_schema["properties"].items():
-            assert prop.get("description"), f"{spec.name}.{name} has no description"
-    submit = env.tools["submit_leave_request"].input_schema["properties"]
-    assert submit["leave_type"]["enum"] == ["annual", "sick", "parental", "compassionate"]
-    assert submit["start_date"]["format"] == "date"
-    assert submit["employee_id"]["maximum"] == 2**63 - 1
-    status = env.tools["list_leave_requests"].input_schema["properties"]["status"]
-    assert {"enum": ["pending", "approved", "rejected", "cancelled"], "type": "string"} in status["anyOf"]
-
-
-def test_scenarios_need_lookups_and_at_least_two_mutations(env: Environment) -> None:
-    for scenario in env.scenarios.values():
-        kinds = [env.tools[c.tool].kind for c in scenario.oracle]
-        assert kinds.count("mutation") >= 2, scenario.id
-        assert "query" in kinds, scenario.id
-        assert sum(not c.preserve for c in scenario.checks) >= 2, scenario.id
-        assert scenario.clock.utcoffset() is not None, scenario.id
-
-
 # --- scenarios -------------------------------------------------------------------------------------
 
 SCENARIOS = sorted(load_environment("hr_leave").scenarios)
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_oracle_solves_the_scenario(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for result in run_oracle(episode):
-        assert result.ok, result.error
-    final = episode.view()
-    for check in episode.scenario.checks:
-        outcome = run_check(check.id, check.code, initial, final)
-        assert outcome.passed, f"{check.id}: {outcome.error or 'False after the oracle'}"
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_checks_do_not_hold_before_the_agent_acts(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for check in episode.scenario.checks:
-        outcome = run_check(check.id, check.code, initial, initial)
-        assert outcome.error is None, f"{check.id}: {outcome.error}"
-        assert outcome.passed == check.preserve, check.id
-
-
-@pytest.mark.parametrize("scenario_id", SCENARIOS)
-def test_every_mutation_step_is_needed(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
-    episode = store.create(env, env.scenarios[scenario_id])
-    initial = episode.view()
-    for i, call in enumerate(episode.scenario.oracle):
-        if env.tools[call.tool].kind != "mutation":
-            continue
-        episode.reset()
-        run_oracle(episode, skip=i)
-        assert failing_checks(episode, initial, episode.view()), f"dropping oracle[{i}] ({call.tool}) passes"
 
 
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
