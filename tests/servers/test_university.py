@@ -1,0 +1,294 @@
+"""The bundled university registration environment, on the real runtime (no mocks).
+
+Every scenario is run through the quality gate's questions (oracle solves it, checks
+false before and true after, no mutation step can be dropped), every business rule
+is triggered and must refuse with its rule id and leave the state untouched, and each
+synth step maker yields a mutation that succeeds on the base state.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envfarm.checks import run_check
+from envfarm.environments import Environment, load_environment
+from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.servers.university.synth import STEPS
+from envfarm.state import StateView
+
+BASE = "drop-data-structures-add-discrete"  # any scenario on states/base.json at 2026-08-28
+SCENARIOS = sorted(load_environment("university").scenarios)
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return load_environment("university")
+
+
+@pytest.fixture
+def store() -> Iterator[EpisodeStore]:
+    episodes = EpisodeStore()
+    yield episodes
+    episodes.close_all()
+
+
+@pytest.fixture
+def episode(env: Environment, store: EpisodeStore) -> Episode:
+    return store.create(env, env.scenarios[BASE])
+
+
+def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
+    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
+
+
+def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
+    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
+
+
+def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
+    return next(r for r in view[table] if r["id"] == row_id)
+
+
+# --- the package -----------------------------------------------------------------------------------
+
+
+def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
+    kinds = [t.kind for t in env.tools.values()]
+    assert len(env.tools) >= 15
+    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
+    assert len(env.rules) >= 5
+    assert len(env.scenarios) >= 10
+    assert env.title and len(env.description) > 200
+    assert set(env.metadata.tables) >= {"students", "courses", "sections", "enrollments", "prerequisites", "holds"}
+
+
+def test_schemas_are_described_and_typed(env: Environment) -> None:
+    for spec in env.tools.values():
+        for name, prop in spec.input_schema["properties"].items():
+            assert prop.get("description"), f"{spec.name}.{name} has no description"
+    props = env.tools["record_grade"].input_schema["properties"]
+    assert "B+" in props["grade"]["enum"]
+    assert env.tools["place_hold"].input_schema["properties"]["kind"]["enum"] == ["financial", "advising", "registrar"]
+    assert env.tools["update_student_email"].input_schema["properties"]["email"]["format"] == "email"
+    assert env.tools["enroll_student"].input_schema["properties"]["student_id"]["maximum"] == 2**63 - 1
+
+
+def test_manifest_lists_the_rules_and_tools(env: Environment) -> None:
+    manifest = env.manifest()
+    assert {r["id"] for r in manifest["rules"]} == set(env.rules)
+    assert [t["name"] for t in manifest["tools"]] == list(env.tools)
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+
+# --- business rules: each refusal names its rule and leaves no write ------------------------------
+
+# (rule, tool, arguments, words the error must contain); all on the base state at 2026-08-28.
+REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    # Noah Kim (4) has a financial hold; Chloe Martin (7) an advising hold.
+    ("registration-hold", "enroll_student", {"student_id": 4, "section_id": 8}, ["Noah Kim", "financial"]),
+    ("registration-hold", "enroll_student", {"student_id": 7, "section_id": 25}, ["Chloe Martin", "advising"]),
+    # Ethan Brooks (6) already has 18 credits in Fall 2026.
+    ("credit-cap", "enroll_student", {"student_id": 6, "section_id": 18}, ["Ethan Brooks", "18 credits"]),
+    # Sofia Garcia (3) has CS 101 with a D; CS 201 needs a C.
+    ("prerequisites", "enroll_student", {"student_id": 3, "section_id": 12}, ["CS 101", "best grade is D"]),
+    # Kenji Tanaka (20) has no MATH 120 completed; MATH 220 needs it.
+    ("prerequisites", "enroll_student", {"student_id": 20, "section_id": 18}, ["MATH 120", "has not completed"]),
+    # Maya Patel (1) takes CS 201-002 TR 09:30, the same time as MATH 220-001.
+    ("time-conflict", "enroll_student", {"student_id": 1, "section_id": 18}, ["MATH 220-001", "CS 201-002"]),
+    # Lucas Rossi (8) is on the CS 201-001 waitlist already.
+    ("duplicate-course", "enroll_student", {"student_id": 8, "section_id": 11}, ["CS 201-001", "waitlisted"]),
+    # CS 201-001 (section 10) is full: 3 of 3.
+    (
+        "section-capacity",
+        "enroll_student",
+        {"student_id": 19, "section_id": 10, "waitlist_if_full": False},
+        ["CS 201-001", "full"],
+    ),
+    ("section-capacity", "set_section_capacity", {"section_id": 10, "capacity": 2}, ["3 students"]),
+    ("section-capacity", "swap_section", {"enrollment_id": 38, "new_section_id": 10}, ["full", "free seat"]),
+    # Summer 2026 ended on 2026-08-07.
+    ("add-drop-deadline", "enroll_student", {"student_id": 20, "section_id": 7}, ["ENGL 101-S01", "2026-08-07"]),
+    ("add-drop-deadline", "drop_enrollment", {"enrollment_id": 36}, ["MATH 120-S01", "ended"]),
+    # Noah Kim owes $450.00.
+    ("financial-hold-paid", "clear_hold", {"hold_id": 1, "paid_cents": 40000}, ["$450.00", "$400.00"]),
+]
+
+
+def test_every_rule_is_tested(env: Environment) -> None:
+    assert {r for r, *_ in REFUSALS} == set(env.rules)
+
+
+@pytest.mark.parametrize(("rule", "tool_name", "arguments", "words"), REFUSALS)
+def test_rule_refuses_without_writing(
+    episode: Episode, rule: str, tool_name: str, arguments: dict[str, Any], words: list[str]
+) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool_name, arguments)
+    assert not result.ok
+    assert result.rule == rule, result.error
+    for word in words:
+        assert word in (result.error or ""), f"{word!r} not in {result.error!r}"
+    assert episode.state_hash() == before
+
+
+def test_eligibility_lists_every_problem(episode: Episode) -> None:
+    out = episode.call("check_eligibility", {"student_id": 4, "section_id": 12}).value
+    assert not out["eligible"]
+    assert {p["rule"] for p in out["problems"]} == {"registration-hold", "prerequisites"}
+    ok = episode.call("check_eligibility", {"student_id": 12, "section_id": 18}).value
+    assert ok["eligible"] and ok["would_be"] == "enrolled"
+
+
+# --- behaviour -------------------------------------------------------------------------------------
+
+
+def test_drop_promotes_the_first_waitlisted_student(episode: Episode) -> None:
+    result = episode.call("drop_enrollment", {"enrollment_id": 57})
+    assert result.ok, result.error
+    assert [p["student_name"] for p in result.value["promoted"]] == ["Lucas Rossi"]
+    view = episode.view()
+    assert row(view, "enrollments", 64)["status"] == "enrolled"
+    assert row(view, "enrollments", 66)["status"] == "waitlisted"
+
+
+def test_dropping_a_waitlisted_spot_promotes_nobody(episode: Episode) -> None:
+    result = episode.call("drop_enrollment", {"enrollment_id": 64})
+    assert result.ok and result.value["promoted"] == []
+    roster = episode.call("get_section_roster", {"section_id": 10}).value
+    assert [w["student_name"] for w in roster["waitlist"]] == ["Grace Lee"]
+
+
+def test_full_section_waitlists_in_order(episode: Episode) -> None:
+    result = episode.call("enroll_student", {"student_id": 19, "section_id": 10})
+    assert result.ok and result.value["status"] == "waitlisted" and result.value["waitlist_position"] == 3
+    grown = episode.call("set_section_capacity", {"section_id": 10, "capacity": 5}).value
+    assert [p["student_name"] for p in grown["promoted"]] == ["Lucas Rossi", "Grace Lee"]
+
+
+def test_swap_moves_and_frees_the_old_seat(episode: Episode) -> None:
+    result = episode.call("swap_section", {"enrollment_id": 57, "new_section_id": 12})
+    assert result.ok, result.error
+    assert result.value["promoted_in_old_section"][0]["student_name"] == "Lucas Rossi"
+    view = episode.view()
+    assert row(view, "enrollments", 57)["status"] == "dropped"
+
+
+def test_grade_unlocks_a_prerequisite(episode: Episode) -> None:
+    assert episode.call("enroll_student", {"student_id": 14, "section_id": 17}).rule == "prerequisites"
+    assert episode.call("record_grade", {"enrollment_id": 36, "grade": "C-"}).ok
+    assert episode.call("enroll_student", {"student_id": 14, "section_id": 17}).rule == "prerequisites"
+
+
+def test_grades_wait_for_the_end_of_term(episode: Episode) -> None:
+    result = episode.call("record_grade", {"enrollment_id": 38, "grade": "A"})
+    assert not result.ok and "after the term ends" in (result.error or "")
+
+
+def test_schedule_and_lookups(episode: Episode) -> None:
+    sched = episode.call("get_student_schedule", {"student_id": 6, "term": "2026fa"}).value
+    assert sched["enrolled_credits"] == 18
+    grace = episode.call("get_student_schedule", {"student_id": 9, "term": "Fall 2026"}).value
+    assert grace["sections"][0]["waitlist_position"] == 2
+    assert [s["name"] for s in episode.call("find_student", {"query": "s1012"}).value] == ["Daniel Cho"]
+    assert episode.call("find_student", {"query": "%"}).value == []
+    assert episode.call("get_course", {"course_code": "cs310"}).value["title"] == "Algorithms"
+    codes = [c["code"] for c in episode.call("search_courses", {"query": "calculus"}).value]
+    assert codes == ["MATH 120", "MATH 121"]
+    sections = episode.call("list_sections", {"course_code": "CS 201", "term": "Fall 2026"}).value
+    assert [(s["section_code"], s["seats_left"], s["waitlisted"]) for s in sections][0] == ("001", 0, 2)
+    record = episode.call("get_student_record", {"student_id": 3}).value
+    assert {t["course_code"] for t in record["transcript"]} == {"MATH 120", "CS 101"}
+    terms = episode.call("list_terms", {}).value
+    assert [t["registration_open"] for t in terms] == [False, False, True, True]
+
+
+BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("get_student_record", {"student_id": 999}, "no student with id 999"),
+    ("get_student_schedule", {"student_id": 1, "term": "Winter 1999"}, "no term"),
+    ("get_course", {"course_code": "XYZ 999"}, "no course"),
+    ("get_section_roster", {"section_id": 999}, "no section with id 999"),
+    ("drop_enrollment", {"enrollment_id": 999}, "no enrollment with id 999"),
+    ("drop_enrollment", {"enrollment_id": 47}, "dropped"),
+    ("clear_hold", {"hold_id": 999}, "no hold with id 999"),
+    ("clear_hold", {"hold_id": 4}, "already cleared"),
+    ("clear_hold", {"hold_id": 2, "paid_cents": 10}, "nothing is paid"),
+    ("place_hold", {"student_id": 1, "kind": "advising", "reason": " "}, "reason is empty"),
+    ("place_hold", {"student_id": 1, "kind": "financial", "reason": "x"}, "amount owed"),
+    ("swap_section", {"enrollment_id": 38, "new_section_id": 18}, "not a section of CS 201"),
+    ("update_student_email", {"student_id": 1, "email": "liam.obrien@lakeside.edu"}, "already belongs"),
+    ("enroll_student", {"student_id": 1, "section_id": -1}, "section_id"),
+]
+
+
+@pytest.mark.parametrize(("tool_name", "arguments", "words"), BAD_CALLS)
+def test_bad_input_is_an_error_result(episode: Episode, tool_name: str, arguments: dict[str, Any], words: str) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool_name, arguments)
+    assert not result.ok and words in (result.error or ""), result.error
+    assert "internal error" not in (result.error or "")
+    assert episode.state_hash() == before
+
+
+def test_odd_values_never_cause_internal_errors(env: Environment, episode: Episode) -> None:
+    odd: dict[str, list[Any]] = {
+        "integer": [1, 2, 10, 38, 999, 2**63 - 1],
+        "string": ["", " ", "CS 201", "%_\\", "'; DROP TABLE students; --", "é✓", "2026FA"],
+        "boolean": [True, False],
+    }
+    valid: dict[str, Any] = {"student_id": 1, "section_id": 8, "enrollment_id": 38, "new_section_id": 12}
+    valid |= {"capacity": 30, "grade": "B", "kind": "advising", "reason": "x", "hold_id": 2, "query": "a"}
+    valid |= {"term": "Fall 2026", "course_code": "CS 201", "email": "t@example.org"}
+    for spec in env.tools.values():
+        required = {k: valid[k] for k in spec.input_schema["required"]}
+        for name, prop in spec.input_schema["properties"].items():
+            types = [prop.get("type")] + [s.get("type") for s in prop.get("anyOf", [])]
+            for value in [v for t in types if t in odd for v in odd[t]] + list(prop.get("enum", [])):
+                episode.reset()
+                before = episode.state_hash()
+                result = episode.call(spec.name, {**required, name: value})
+                assert "internal error" not in (result.error or ""), f"{spec.name}({name}={value!r}): {result.error}"
+                if not result.ok:
+                    assert episode.state_hash() == before
+
+
+# --- synth -----------------------------------------------------------------------------------------
+
+
+def test_synth_covers_enough_mutation_tools(env: Environment) -> None:
+    assert len(STEPS) >= 5
+    assert all(env.tools[name].kind == "mutation" for name in STEPS)
+
+
+@pytest.mark.parametrize("tool_name", sorted(STEPS))
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_synth_step_succeeds_on_the_base_state(episode: Episode, tool_name: str, seed: int) -> None:
+    step = STEPS[tool_name](episode.view(), random.Random(seed))
+    assert step is not None
+    assert step.request and "{" not in step.request
+    for call in step.lookups:
+        assert episode.call(call.tool, call.arguments).ok, call
+    before = episode.state_hash()
+    result = episode.call(tool_name, dict(step.arguments))
+    assert result.ok, f"{step.request}: {result.error}"
+    assert episode.state_hash() != before
+
+
+def test_synth_is_deterministic(episode: Episode) -> None:
+    view = episode.view()
+    for maker in STEPS.values():
+        first, second = maker(view, random.Random(7)), maker(view, random.Random(7))
+        assert first is not None and second is not None
+        assert (first.arguments, first.request) == (second.arguments, second.request)
+
+
+def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "environments" / "university.md").read_text(encoding="utf-8")
+    for name in [*env.tools, *env.rules, *(s for s in env.scenarios if not s.startswith("synth-"))]:
+        assert f"`{name}`" in doc, f"docs/environments/university.md does not mention {name}"
