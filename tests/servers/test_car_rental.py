@@ -1,0 +1,271 @@
+"""The bundled car rental environment, on the real runtime (no mocks).
+
+Every scenario is run through the quality gate's questions (oracle solves it,
+checks false before and true after, no mutation step can be dropped), every
+refusing business rule is triggered and must refuse with its rule id and leave
+the state untouched, the charging rules are checked for their amounts, and each
+synth step maker must produce a call that succeeds on the base state.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envfarm.checks import run_check
+from envfarm.environments import Environment, load_environment
+from envfarm.episodes import Episode, EpisodeStore
+from envfarm.servers.car_rental.synth import STEPS
+from envfarm.state import StateView
+
+BASE = "pickup-with-gps"  # any scenario on states/base.json with the shared clock (2026-10-05 09:00)
+SCENARIOS = sorted(load_environment("car_rental").scenarios)
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return load_environment("car_rental")
+
+
+@pytest.fixture
+def store() -> Iterator[EpisodeStore]:
+    episodes = EpisodeStore()
+    yield episodes
+    episodes.close_all()
+
+
+@pytest.fixture
+def episode(env: Environment, store: EpisodeStore) -> Episode:
+    return store.create(env, env.scenarios[BASE])
+
+
+def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
+    return next(r for r in view[table] if r["id"] == row_id)
+
+
+def failing(episode: Episode, initial: StateView, final: StateView, preserve: bool | None = None) -> list[str]:
+    return [
+        c.id
+        for c in episode.scenario.checks
+        if (preserve is None or c.preserve == preserve) and not run_check(c.id, c.code, initial, final).passed
+    ]
+
+
+# --- the package -----------------------------------------------------------------------------------
+
+
+def test_package_loads_with_the_minimum_counts(env: Environment) -> None:
+    kinds = [t.kind for t in env.tools.values()]
+    assert len(env.tools) >= 15
+    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
+    assert len(env.rules) >= 5
+    assert len(env.scenarios) >= 10
+    assert set(env.metadata.tables) >= {"customers", "branches", "vehicles", "reservations", "rentals", "charges"}
+
+
+def test_schemas_have_enums_formats_and_bounds(env: Environment) -> None:
+    props = env.tools["create_reservation"].input_schema["properties"]
+    assert props["vehicle_class"]["enum"] == ["economy", "compact", "suv", "van"]
+    assert props["pickup_date"]["format"] == "date"
+    assert props["customer_id"]["maximum"] == 2**63 - 1
+    assert env.tools["register_customer"].input_schema["properties"]["email"]["format"] == "email"
+    assert env.tools["record_payment"].input_schema["properties"]["method"]["enum"] == ["card", "cash"]
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
+def test_dropping_any_mutation_fails_a_check(env: Environment, store: EpisodeStore, scenario_id: str) -> None:
+    scenario = env.scenarios[scenario_id]
+    mutations = [i for i, c in enumerate(scenario.oracle) if env.tools[c.tool].kind == "mutation"]
+    assert len(mutations) >= 2
+    for skip in mutations:
+        episode = store.create(env, scenario)
+        initial = episode.view()
+        for i, call in enumerate(scenario.oracle):
+            if i != skip:
+                episode.call(call.tool, call.arguments)
+        assert failing(episode, initial, episode.view(), preserve=False), f"step {skip} is not needed"
+
+
+# --- business rules: each refusal names its rule and leaves no write ------------------------------
+
+REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    # Diego Ferreira is 20; Carla Mendes is 21, too young for a van.
+    (
+        "driver-age",
+        "create_reservation",
+        {
+            "customer_id": 4,
+            "pickup_branch": "Lisbon",
+            "vehicle_class": "economy",
+            "pickup_date": "2026-10-20",
+            "return_date": "2026-10-22",
+        },
+        ["Diego Ferreira", "20"],
+    ),
+    (
+        "driver-age",
+        "create_reservation",
+        {
+            "customer_id": 3,
+            "pickup_branch": "Porto",
+            "vehicle_class": "van",
+            "pickup_date": "2026-10-20",
+            "return_date": "2026-10-22",
+        },
+        ["Carla Mendes", "van", "25"],
+    ),
+    # Elena Rossi's licence expires 2026-10-10.
+    (
+        "licence-valid",
+        "create_reservation",
+        {
+            "customer_id": 5,
+            "pickup_branch": "Porto",
+            "vehicle_class": "compact",
+            "pickup_date": "2026-10-08",
+            "return_date": "2026-10-14",
+        },
+        ["Elena Rossi", "2026-10-10"],
+    ),
+    (
+        "booking-dates",
+        "create_reservation",
+        {
+            "customer_id": 1,
+            "pickup_branch": "Lisbon",
+            "vehicle_class": "economy",
+            "pickup_date": "2026-10-01",
+            "return_date": "2026-10-03",
+        },
+        ["2026-10-01", "past"],
+    ),
+    (
+        "booking-dates",
+        "change_reservation_dates",
+        {"reference": "CR-4F7K", "pickup_date": "2026-10-15", "return_date": "2026-10-15"},
+        ["after"],
+    ),
+    # Lisbon's only working SUV is booked by Ana 12-15 October.
+    (
+        "class-availability",
+        "create_reservation",
+        {
+            "customer_id": 2,
+            "pickup_branch": "Lisbon",
+            "vehicle_class": "suv",
+            "pickup_date": "2026-10-13",
+            "return_date": "2026-10-16",
+        },
+        ["suv", "Lisbon"],
+    ),
+    # Ines' compact: a suv, a Porto car, a rented car.
+    ("vehicle-ready", "start_rental", {"reference": "CR-5N6R", "plate": "AE-54-LX"}, ["AE-54-LX", "suv"]),
+    ("vehicle-ready", "start_rental", {"reference": "CR-5N6R", "plate": "BD-43-PO"}, ["another branch"]),
+    ("vehicle-ready", "start_rental", {"reference": "CR-8T4W", "plate": "BC-32-PO"}, ["rented"]),
+    ("pickup-on-date", "start_rental", {"reference": "CR-4F7K", "plate": "AE-54-LX"}, ["2026-10-12"]),
+    ("reservation-open", "cancel_reservation", {"reference": "CR-2A5E"}, ["CR-2A5E", "completed"]),
+    ("reservation-open", "add_extra", {"reference": "CR-7H2M", "extra": "gps"}, ["CR-7H2M", "active"]),
+]
+
+CHARGING_RULES = {"one-way-fee", "late-return", "refuel-charge", "late-cancellation"}
+
+
+def test_every_rule_is_tested(env: Environment) -> None:
+    assert {r for r, *_ in REFUSALS} | CHARGING_RULES == set(env.rules)
+
+
+@pytest.mark.parametrize(
+    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{i}" for i, (r, *_) in enumerate(REFUSALS)]
+)
+def test_rule_refuses_without_writing(
+    episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
+) -> None:
+    before = episode.state_hash()
+    result = episode.call(tool, arguments)
+    assert not result.ok, f"{tool} was not refused"
+    assert result.rule == rule, result.error
+    for word in words:
+        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
+    assert episode.state_hash() == before
+
+
+def test_one_way_fee_is_in_the_quote(episode: Episode) -> None:
+    args = {
+        "customer_id": 1,
+        "pickup_branch": "Porto",
+        "vehicle_class": "economy",
+        "pickup_date": "2026-10-20",
+        "return_date": "2026-10-22",
+    }
+    same = episode.call("create_reservation", args)
+    other = episode.call("create_reservation", {**args, "return_branch": "Faro"})
+    assert same.ok and other.ok
+    assert same.value["quoted_cents"] == 7800 and other.value["quoted_cents"] == 7800 + 7500
+
+
+def test_late_return_and_refuel_are_charged(episode: Episode) -> None:
+    result = episode.call("return_vehicle", {"reference": "CR-2K8D", "mileage": 31500, "fuel_level": 4})
+    assert result.ok, result.error
+    kinds = {c["kind"]: c["amount_cents"] for c in result.value["charges"]}
+    assert kinds == {"rental": 19500, "late_return": 2 * 3900, "refuel": 3 * 1500}
+
+
+def test_on_time_full_return_charges_only_the_quote(episode: Episode) -> None:
+    result = episode.call("return_vehicle", {"reference": "CR-7H2M", "mileage": 18000, "fuel_level": 8})
+    assert result.ok and [c["kind"] for c in result.value["charges"]] == ["rental"]
+
+
+def test_late_cancellation_fee_only_close_to_pickup(episode: Episode) -> None:
+    late = episode.call("cancel_reservation", {"reference": "CR-3V9X"})  # pickup tomorrow
+    assert late.ok and late.value["cancellation_fee_cents"] == 8900
+    early = episode.call("cancel_reservation", {"reference": "CR-6Y2B"})  # pickup in 15 days
+    assert early.ok and early.value["cancellation_fee_cents"] == 0
+
+
+def test_bad_input_is_an_error_result(episode: Episode) -> None:
+    for tool, args, words in [
+        ("get_customer", {"customer_id": 999}, "no customer with id 999"),
+        ("get_reservation", {"reference": "CR-ZZZZ"}, "no reservation"),
+        ("get_vehicle", {"plate": "XX-00-XX"}, "no vehicle"),
+        ("list_vehicles", {"branch": "Mars"}, "no branch named"),
+        ("record_payment", {"reference": "CR-7L3F", "amount_cents": 3001, "method": "card"}, "more than"),
+        ("return_vehicle", {"reference": "CR-2K8D", "mileage": 10, "fuel_level": 8}, "below"),
+    ]:
+        result = episode.call(tool, args)
+        assert not result.ok and words in (result.error or ""), (tool, result.error)
+
+
+# --- synth -----------------------------------------------------------------------------------------
+
+
+def test_synth_covers_five_mutation_tools(env: Environment) -> None:
+    assert len(STEPS) >= 5
+    assert all(env.tools[name].kind == "mutation" for name in STEPS)
+
+
+@pytest.mark.parametrize("tool_name", sorted(STEPS))
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_synth_step_succeeds_on_the_base_state(episode: Episode, tool_name: str, seed: int) -> None:
+    step = STEPS[tool_name](episode.view(), random.Random(seed))
+    assert step is not None
+    assert step.request == step.request.strip() and not step.request.endswith(".")
+    assert step.request[0].islower()
+    for call in step.lookups:
+        assert episode.call(call.tool, call.arguments).ok, call
+    before = episode.state_hash()
+    result = episode.call(tool_name, dict(step.arguments))
+    assert result.ok, f"{step.request}: {result.error}"
+    assert episode.state_hash() != before
+
+
+def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "environments" / "car_rental.md").read_text(encoding="utf-8")
+    for name in [*env.tools, *env.rules, *(s for s in env.scenarios if not s.startswith("synth-"))]:
+        assert f"`{name}`" in doc, f"docs/environments/car_rental.md does not mention {name}"
