@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, table, target_line  # noqa: E402
 
-from envfarm.environments import discover, load_environment  # noqa: E402
+from envfarm.environments import bundled, load_environment  # noqa: E402
 from envfarm.generator.procedural import Knobs, load_steps, synthesize  # noqa: E402
 from envfarm.validators.gate import gate_environment  # noqa: E402
 from envfarm.validators.sandbox import SandboxPool  # noqa: E402
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="procedural scenarios to make per env")
     parser.add_argument("--env", action="append", help="only these envs (default: every bundled one)")
     args = parser.parse_args()
-    env_ids = args.env or discover()
+    env_ids = args.env or bundled()
     if args.quick:
         env_ids = env_ids[:1]
     print(f"# bench_catalog\n\n{machine()}\n")
