@@ -89,23 +89,31 @@ class Environment:
             return scenario.state
         return self._states[scenario.state]
 
+    def _state_key(self, scenario_id: str) -> str:
+        """Scenarios starting from the same state file share its snapshot and view (clock and
+        seed are not in the database), so loading a package builds each state once."""
+        state = self.scenarios[scenario_id].state
+        return f"state:{state}" if isinstance(state, str) else f"scenario:{scenario_id}"
+
     def snapshot(self, scenario_id: str) -> bytes:
         """The scenario's initial database as SQLite bytes, built once and cached."""
-        data = self._snapshots.get(scenario_id)
+        key = self._state_key(scenario_id)
+        data = self._snapshots.get(key)
         if data is None:
             scenario = self.scenarios[scenario_id]
             data = build_database(self.metadata, self.models, self.initial_rows(scenario), f"scenario {scenario_id!r}")
-            self._snapshots[scenario_id] = data
+            self._snapshots[key] = data
         return data
 
     def initial_view(self, scenario_id: str) -> StateView:
         """The scenario's initial canonical state view, built once (treat it as read-only)."""
-        view = self._initial_views.get(scenario_id)
+        key = self._state_key(scenario_id)
+        view = self._initial_views.get(key)
         if view is None:
             db = sqlite3.connect(":memory:")
             try:
                 db.deserialize(self.snapshot(scenario_id))
-                view = self._initial_views[scenario_id] = canonical_view(db, self.keys())
+                view = self._initial_views[key] = canonical_view(db, self.keys())
             finally:
                 db.close()
         return view
