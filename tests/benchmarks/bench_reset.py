@@ -103,8 +103,10 @@ def main() -> int:
 
         # An episode bound to the scaled snapshot: same Environment, a scenario copy whose
         # snapshot is the scaled bytes (Environment.snapshot reads its cache first).
-        fake = scenario.model_copy(update={"id": f"bench-{size_mb:g}mb"})
-        env._snapshots[fake.id] = data
+        # (an inline state, so the snapshot is keyed by the scenario, not shared with its state file)
+        fake = scenario.model_copy(update={"id": f"bench-{size_mb:g}mb", "state": {}})
+        env.scenarios[fake.id] = fake
+        env._snapshots[f"scenario:{fake.id}"] = data
         ep = Episode(env, fake, "bench-scaled")
 
         def reset_and_query(ep: Episode = ep, t: str = first_table) -> None:
@@ -137,7 +139,7 @@ def main() -> int:
             results[name] = sorted(measure(fn, seconds, 3 if slow else min_iters))
         ep.close()
         conn.close()
-        del env._snapshots[fake.id]
+        del env._snapshots[f"scenario:{fake.id}"], env.scenarios[fake.id]
 
         rebuild_ms = min(sum(results[n]) / len(results[n]) for n in results if n.startswith("rebuild")) * 1e3
         reset_mean = sum(results["Episode.reset()"]) / len(results["Episode.reset()"])

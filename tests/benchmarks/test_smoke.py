@@ -32,6 +32,8 @@ HERE = Path(__file__).parent
             [],
             ["| method |", "sandboxed (score_request", "in-process exec on deep copies", "ratio:"],
         ),
+        ("bench_catalog.py", ["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),
+        ("bench_rollout.py", [], ["| in flight | episodes |", "episodes/s"]),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:
