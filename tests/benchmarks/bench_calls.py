@@ -239,7 +239,7 @@ async def part_inproc(env: Environment, workload: Workload, seconds: float, db_d
         tool, args = workload.call(0, i)
         try:
             result = await baseline.call_tool(tool, args)
-        except Exception:
+        except Exception:  # MCPServer.call_tool raises what the tool raised: counted as an error call
             return False
         return not getattr(result, "is_error", False)
 
