@@ -74,12 +74,14 @@ class Farm:
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         episode = self.episodes.create(env, scenario, seed)
+        log.info("episode opened", extra={"episode_id": episode.id, "env": env.id, "scenario": scenario.id})
         metrics.EPISODES_OPENED.labels(env.id).inc()
         metrics.LIVE_EPISODES.set(len(self.episodes))
         return episode
 
     def end(self, episode_id: str, reason: str) -> None:
         self.episodes.delete(episode_id, reason)
+        log.info("episode ended", extra={"episode_id": episode_id, "reason": reason})
         metrics.EPISODES_ENDED.labels(reason.split()[0]).inc()
         metrics.LIVE_EPISODES.set(len(self.episodes))
 
@@ -90,7 +92,6 @@ class Farm:
         idle = [e.id for e in self.episodes if e.last_used < cutoff]
         for episode_id in idle:
             self.end(episode_id, f"reaped after {limit:g} s without use (ENVFARM_IDLE_TIMEOUT)")
-            log.info("reaped idle episode", extra={"episode_id": episode_id})
         return len(idle)
 
     async def reaper(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from envfarm import logs
 from envfarm.environments import (
     Environment,
     PackageError,
@@ -86,6 +86,9 @@ AllowHost = Annotated[
     list[str] | None, typer.Option(envvar="ENVFARM_ALLOW_HOSTS", help="Extra Host names to accept (beyond loopback).")
 ]
 LogLevel = Annotated[str, typer.Option(envvar="ENVFARM_LOG_LEVEL", help="uvicorn log level.")]
+LogFormat = Annotated[
+    str, typer.Option(envvar="ENVFARM_LOG_FORMAT", help="envfarm's own log lines: text, or json (one object a line).")
+]
 MaxBody = Annotated[int, typer.Option(envvar="ENVFARM_MAX_BODY_BYTES", help="Largest request body accepted.")]
 MaxCalls = Annotated[int, typer.Option(envvar="ENVFARM_MAX_CALLS", help="Longest trajectory scored, in calls.")]
 MaxBatch = Annotated[int, typer.Option(envvar="ENVFARM_MAX_BATCH", help="Most trajectories in one batch request.")]
@@ -98,11 +101,6 @@ def _settings(host: str, port: int, token: str | None, allow_host: list[str] | N
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         err.print(f"[yellow]warning:[/yellow] binding {host} with no --token: anyone who can reach it can use it")
     return FarmSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [], max_body_bytes=max_body)
-
-
-def _log_to_stderr(level: str) -> None:
-    """envfarm's own log lines (reaping, shutdown, tool crashes) on stderr, at uvicorn's level."""
-    logging.basicConfig(level=level.upper(), format="%(levelname)s:     %(name)s: %(message)s", stream=sys.stderr)
 
 
 def _scoring(max_calls: int, max_batch: int, workers: int | None) -> ScoringService:
@@ -119,6 +117,7 @@ def serve(
     token: Token = None,
     allow_host: AllowHost = None,
     log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
     max_body_bytes: MaxBody = 16 * 2**20,
     max_calls: MaxCalls = 1000,
     max_batch: MaxBatch = 256,
@@ -140,7 +139,7 @@ def serve(
     settings = _settings(host, port, token, allow_host, max_body_bytes)
     settings.max_episodes, settings.idle_timeout = max_episodes, idle_timeout
     scoring = farm_extension(_scoring(max_calls, max_batch, sandbox_workers))
-    _log_to_stderr(log_level)
+    logs.configure(log_level, log_format)
     names = ", ".join(f"{e.id} ({len(e.scenarios)} scenarios)" for e in catalog.values())
     err.print(f"envfarm serving {names} on http://{host}:{port} - open an episode with POST /v1/episodes")
     uvicorn.run(
@@ -176,7 +175,7 @@ def validator(
     catalog = _load(envs)
     settings = _settings(host, port, token, allow_host, max_body_bytes)
     service = _scoring(max_calls, max_batch, sandbox_workers)
-    _log_to_stderr(log_level)
+    logs.configure(log_level, "text")
     err.print(f"envfarm validator on http://{host}:{port}" + (f", reading live episodes from {farm}" if farm else ""))
     uvicorn.run(create_validator_app(catalog, farm, settings, service), host=host, port=port, log_level=log_level)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -89,3 +90,17 @@ def test_sigterm_shuts_down_gracefully() -> None:
     out = farm.process.stdout.read().decode() if farm.process.stdout else ""
     assert "ended 1 live episode(s) at shutdown" in out and "Application shutdown complete" in out
     assert "Traceback" not in out
+
+
+def test_json_logs_carry_the_episode_id() -> None:
+    farm = start_farm("notes", "--log-level", "info", "--log-format", "json")
+    episode_id = farm.open_episode("notes")["episode_id"]
+    with farm.client() as c:
+        c.delete(f"/v1/episodes/{episode_id}")
+    stop_farm(farm)
+    out = farm.process.stdout.read().decode() if farm.process.stdout else ""
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    about = [r for r in records if r.get("episode_id") == episode_id]
+    assert [r["message"] for r in about] == ["episode opened", "episode ended"]
+    assert about[0]["env"] == "notes" and about[0]["scenario"] == "file-two" and about[1]["reason"] == "deleted"
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
