@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 import envfarm.servers
+from envfarm.environments import Environment
+from envfarm.episodes import Episode, EpisodeStore
 
 FIXTURE_ENVS = Path(__file__).parent / "fixtures" / "envs"
 REPO = Path(__file__).parent.parent
@@ -84,3 +86,17 @@ def farm() -> Iterator[Farm]:
     running = start_farm()
     yield running
     stop_farm(running)
+
+
+@pytest.fixture
+def store() -> Iterator[EpisodeStore]:
+    """A store of episodes, all closed after the test."""
+    episodes = EpisodeStore()
+    yield episodes
+    episodes.close_all()
+
+
+@pytest.fixture
+def episode(env: Environment, store: EpisodeStore, request: pytest.FixtureRequest) -> Episode:
+    """An episode of the test module's ``BASE`` scenario in its ``env`` (the environment tests' shared setup)."""
+    return store.create(env, env.scenarios[request.module.BASE])

@@ -10,15 +10,13 @@ succeeds on the base state.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from envfarm.checks import run_check
 from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.episodes import Episode, EpisodeStore
 from envfarm.servers.airline.synth import STEPS
 from envfarm.state import StateView
 
@@ -28,26 +26,6 @@ BASE = "seat-and-check-in"  # any scenario on states/base.json with the shared c
 @pytest.fixture(scope="module")
 def env() -> Environment:
     return load_environment("airline")
-
-
-@pytest.fixture
-def store() -> Iterator[EpisodeStore]:
-    episodes = EpisodeStore()
-    yield episodes
-    episodes.close_all()
-
-
-@pytest.fixture
-def episode(env: Environment, store: EpisodeStore) -> Episode:
-    return store.create(env, env.scenarios[BASE])
-
-
-def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
-    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
-
-
-def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
-    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
 
 
 def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:

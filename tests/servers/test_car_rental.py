@@ -10,7 +10,6 @@ synth step maker must produce a call that succeeds on the base state.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,6 @@ SCENARIOS = sorted(load_environment("car_rental").scenarios)
 @pytest.fixture(scope="module")
 def env() -> Environment:
     return load_environment("car_rental")
-
-
-@pytest.fixture
-def store() -> Iterator[EpisodeStore]:
-    episodes = EpisodeStore()
-    yield episodes
-    episodes.close_all()
-
-
-@pytest.fixture
-def episode(env: Environment, store: EpisodeStore) -> Episode:
-    return store.create(env, env.scenarios[BASE])
 
 
 def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:

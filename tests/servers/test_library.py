@@ -8,15 +8,13 @@ untouched, and bad input must come back as an error result, never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from envfarm.checks import run_check
 from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.episodes import Episode
 from envfarm.state import StateView
 
 BASE = "return-and-pay"  # any scenario on states/base.json with the shared clock (2026-03-16)
@@ -25,27 +23,6 @@ BASE = "return-and-pay"  # any scenario on states/base.json with the shared cloc
 @pytest.fixture(scope="module")
 def env() -> Environment:
     return load_environment("library")
-
-
-@pytest.fixture
-def store() -> Iterator[EpisodeStore]:
-    episodes = EpisodeStore()
-    yield episodes
-    episodes.close_all()
-
-
-@pytest.fixture
-def episode(env: Environment, store: EpisodeStore) -> Episode:
-    """A fresh episode on the shared base state."""
-    return store.create(env, env.scenarios[BASE])
-
-
-def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
-    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
-
-
-def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
-    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
 
 
 def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:

@@ -8,14 +8,12 @@ each synth step maker must produce a call that succeeds and changes the state.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from envfarm.checks import run_check
 from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeStore, ToolResult
+from envfarm.episodes import Episode
 from envfarm.servers.restaurant.synth import STEPS
 from envfarm.state import StateView
 
@@ -25,26 +23,6 @@ BASE = "book-and-preorder"  # any scenario on states/base.json with the shared c
 @pytest.fixture(scope="module")
 def env() -> Environment:
     return load_environment("restaurant")
-
-
-@pytest.fixture
-def store() -> Iterator[EpisodeStore]:
-    episodes = EpisodeStore()
-    yield episodes
-    episodes.close_all()
-
-
-@pytest.fixture
-def episode(env: Environment, store: EpisodeStore) -> Episode:
-    return store.create(env, env.scenarios[BASE])
-
-
-def run_oracle(episode: Episode, skip: int | None = None) -> list[ToolResult]:
-    return [episode.call(c.tool, c.arguments) for i, c in enumerate(episode.scenario.oracle) if i != skip]
-
-
-def failing_checks(episode: Episode, initial: StateView, final: StateView) -> list[str]:
-    return [c.id for c in episode.scenario.checks if not run_check(c.id, c.code, initial, final).passed]
 
 
 def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
