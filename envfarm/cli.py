@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from envfarm import logs
+from envfarm.cli_generate import generate_app
 from envfarm.environments import (
     Environment,
     PackageError,
@@ -378,6 +379,9 @@ def synth(
     )
     if len(made) < count:
         raise typer.Exit(1)
+
+
+app.add_typer(generate_app, name="generate")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -143,8 +143,12 @@ def content_hash(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def load_environment(env_id: str, *, check_manifest: bool = True) -> Environment:
-    """Import and validate ``envfarm.servers.<env_id>``; raise PackageError listing every problem."""
+def load_environment(env_id: str, *, check_manifest: bool = True, require_scenarios: bool = True) -> Environment:
+    """Import and validate ``envfarm.servers.<env_id>``; raise PackageError listing every problem.
+
+    ``require_scenarios=False`` is for the generator, which tests an environment's
+    code before it has written any scenario for it.
+    """
     if not ENV_ID_PATTERN.match(env_id):
         raise PackageError(env_id, ["an environment id is lower-case letters, digits and '_'"])
     problems: list[str] = []
@@ -185,7 +189,7 @@ def load_environment(env_id: str, *, check_manifest: bool = True) -> Environment
         version=content_hash(path),
     )
     _load_states(env, problems)
-    _load_scenarios(env, problems)
+    _load_scenarios(env, problems, require_scenarios)
     if check_manifest and not problems:
         _compare_manifest(env, problems)
     if problems:
@@ -251,10 +255,10 @@ def _load_states(env: Environment, problems: list[str]) -> None:
         env._states[file.stem] = data
 
 
-def _load_scenarios(env: Environment, problems: list[str]) -> None:
+def _load_scenarios(env: Environment, problems: list[str], required: bool) -> None:
     scen_dir = env.path / "scenarios"
     files = sorted(scen_dir.glob("*.json")) if scen_dir.is_dir() else []
-    if not files:
+    if not files and required:
         problems.append("scenarios/: no scenario files")
     for file in files:
         try:

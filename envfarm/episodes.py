@@ -47,6 +47,7 @@ class ToolResult:
     error: str | None = None
     rule: str | None = None
     arguments: Any = None
+    crashed: bool = False  # the tool raised something other than ToolError: a bug in the tool, not in the call
 
     def text(self) -> str:
         """The result as text for the agent: the JSON value, or the error message."""
@@ -144,7 +145,7 @@ class Episode:
         except Exception as e:  # a bug in the tool must not end the episode; report it to the agent
             self._rollback()
             log.exception("tool %s.%s crashed in episode %s", self.env.id, tool, self.id)
-            return ToolResult(tool, False, error=f"{tool}: internal error ({type(e).__name__}: {e})")
+            return ToolResult(tool, False, error=f"{tool}: internal error ({type(e).__name__}: {e})", crashed=True)
         self._db.execute("RELEASE tool_call")
         return ToolResult(tool, True, value=value)
 

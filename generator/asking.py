@@ -1,0 +1,141 @@
+"""Asking an LLM for an answer that must survive execution: ask, test, send the error back, ask again.
+
+Every generator stage works this way. The answer is validated against the
+stage's schema by the LLM layer; ``accept`` then executes it (compiles the code,
+builds the state, runs the oracle, gates the scenario ...) and raises
+``Problem`` saying what is wrong. The problem goes back to the model as a new
+user turn, a bounded number of times, and then the whole thing is rejected with
+every reason on record. Nothing is written until ``accept`` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from envfarm.llm import LLM, Request, Response
+
+T = TypeVar("T")
+
+REPAIR = (
+    "Your answer was rejected:\n\n{problem}\n\n"
+    "Fix exactly this and answer again with the whole corrected answer (not only the changed part)."
+)
+
+
+def at_once(check: Callable[[dict[str, Any]], T]) -> Callable[[dict[str, Any]], Awaitable[T]]:
+    """An ``accept`` for ``Asker.ask`` from a check that needs no awaiting."""
+
+    async def accept(data: dict[str, Any]) -> T:
+        return check(data)
+
+    return accept
+
+
+class Problem(Exception):
+    """What is wrong with an answer, said so that the model can fix it."""
+
+
+class Rejected(Exception):
+    """A stage gave up on an item after its repairs; ``problems`` holds each attempt's reason."""
+
+    def __init__(self, stage: str, problems: list[str]) -> None:
+        self.stage = stage
+        self.problems = problems
+        super().__init__(f"{stage}: rejected after {len(problems)} attempt(s): {problems[-1] if problems else '?'}")
+
+
+@dataclass
+class Tally:
+    """What one item (an environment, a scenario) cost: calls, tokens, dollars, repairs."""
+
+    calls: int = 0
+    cached: int = 0
+    repairs: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    by_stage: dict[str, int] = field(default_factory=dict)
+
+    def add(self, request: Request, response: Response) -> None:
+        self.calls += 1
+        self.cached += int(response.cached)
+        usage = response.usage
+        self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost_usd += response.cost_usd
+        self.by_stage[request.stage] = self.by_stage.get(request.stage, 0) + 1
+
+    def merge(self, other: Tally) -> None:
+        self.calls += other.calls
+        self.cached += other.cached
+        self.repairs += other.repairs
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+        for stage, n in other.by_stage.items():
+            self.by_stage[stage] = self.by_stage.get(stage, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "cached": self.cached,
+            "repairs": self.repairs,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "by_stage": dict(sorted(self.by_stage.items())),
+        }
+
+
+@dataclass
+class Asker:
+    """Ask-and-repair against one LLM, counting into a tally."""
+
+    llm: LLM
+    max_repairs: int = 2
+
+    async def ask(
+        self,
+        tally: Tally,
+        *,
+        stage: str,
+        system: str,
+        prompt: str | list[dict[str, str]],
+        schema: dict[str, Any],
+        schema_name: str,
+        accept: Callable[[dict[str, Any]], Awaitable[T]],
+        max_tokens: int = 8192,
+    ) -> T:
+        """The accepted answer, or ``Rejected`` after ``max_repairs`` repairs.
+
+        ``prompt`` is the user turn, or a whole conversation so far (ending with a user turn).
+        """
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        problems: list[str] = []
+        for attempt in range(self.max_repairs + 1):
+            request = Request(
+                stage=stage,
+                system=system,
+                messages=tuple(messages),
+                schema=schema,
+                schema_name=schema_name,
+                max_tokens=max_tokens,
+            )
+            response = await self.llm.ask(request)
+            tally.add(request, response)
+            if attempt:
+                tally.repairs += 1
+            problem = response.problem
+            if response.data is not None:
+                try:
+                    return await accept(response.data)
+                except Problem as e:
+                    problem = str(e)
+            problems.append(problem or "no answer")
+            messages += [
+                {"role": "assistant", "content": response.text or "(no answer)"},
+                {"role": "user", "content": REPAIR.format(problem=problem)},
+            ]
+        raise Rejected(stage, problems)
