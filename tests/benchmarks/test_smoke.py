@@ -34,6 +34,11 @@ HERE = Path(__file__).parent
         ),
         ("bench_catalog.py", ["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),
         ("bench_rollout.py", [], ["| in flight | episodes |", "episodes/s"]),
+        (
+            "bench_generate.py",
+            [],
+            ["| stage | calls |", "environment (skeleton)", "every answer from the cache", "ratio:"],
+        ),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expected: list[str]) -> None:

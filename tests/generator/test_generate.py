@@ -37,9 +37,15 @@ def fake() -> Iterator[FakeLLMServer]:
 
 
 def generate(
-    fake: FakeLLMServer, tmp: Path, *extra: str, provider: str = "anthropic", wait: bool = True, key: bool = True
+    fake: FakeLLMServer,
+    tmp: Path,
+    *extra: str,
+    provider: str = "anthropic",
+    wait: bool = True,
+    key: bool = True,
+    stage: str = "all",
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    """Run `envfarm generate all` on the corpus sample into ``tmp/out`` with its work folder ``tmp/work``."""
+    """Run `envfarm generate STAGE` on the corpus sample into ``tmp/out`` with its work folder ``tmp/work``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
     if provider == "anthropic":
         env["ANTHROPIC_BASE_URL"] = fake.url
@@ -47,7 +53,7 @@ def generate(
             env["ANTHROPIC_API_KEY"] = "test-key"
     else:
         env["OPENAI_BASE_URL"] = fake.openai_url
-    cmd = [sys.executable, "-m", "envfarm.cli", "generate", "all", "--provider", provider]
+    cmd = [sys.executable, "-m", "envfarm.cli", "generate", stage, "--provider", provider]
     cmd += ["--corpus", str(CORPUS), "--envs", "1", "--scenarios", "2"]
     cmd += ["--out", str(tmp / "out"), "--work", str(tmp / "work"), *extra]
     if provider == "openai":
@@ -130,6 +136,27 @@ def test_an_openai_compatible_server_gives_the_same_environment(
     assert fake.last()["path"] == "/v1/chat/completions"  # type: ignore[index]
     assert tree(tmp_path / "out") == tree(baseline / "out")
     assert report(tmp_path)["model"] == "recorded-model"
+
+
+def test_the_stages_one_by_one_give_what_all_gives(fake: FakeLLMServer, baseline: Path, tmp_path: Path) -> None:
+    fake.reset(recording.script())
+    for stage, answered in (("topics", 1), ("skeletons", 6), ("scenarios", FULL_RUN_CALLS)):
+        done = generate(fake, tmp_path, stage=stage)
+        assert done.returncode == 0, done.stderr
+        assert fake.stats()["answered"] == answered, stage
+    assert json.loads((tmp_path / "work" / "topics.json").read_text())["topics"][0]["id"] == ENV
+    assert tree(tmp_path / "out") == tree(baseline / "out")
+
+
+def test_a_recorded_run_replays_with_no_server(baseline: Path, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "envfarm.cli", "generate", "all", "--provider", "replay"]
+    cmd += ["--recording", str(baseline / "work" / "cache"), "--corpus", str(CORPUS), "--envs", "1"]
+    cmd += ["--scenarios", "2", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert tree(tmp_path / "out") == tree(baseline / "out")
+    assert report(tmp_path)["llm"]["spent_usd"] == 0
 
 
 def test_a_killed_run_resumes_without_repeating_a_call(fake: FakeLLMServer, baseline: Path, tmp_path: Path) -> None:
