@@ -78,6 +78,15 @@ class ToolResult:
         )
 
 
+# SQL a tool may not run: attaching a database file would reach outside the episode's memory.
+_FORBIDDEN_SQL = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+
+
+def _inside_the_episode(action: int, *_: object) -> int:
+    """SQLite authorizer: tools' SQL stays inside the episode's in-memory database."""
+    return sqlite3.SQLITE_DENY if action in _FORBIDDEN_SQL else sqlite3.SQLITE_OK
+
+
 class Episode:
     """A scenario's state that one agent acts on: call tools, read, reset, close."""
 
@@ -99,7 +108,9 @@ class Episode:
 
     def reset(self) -> None:
         """Put the state back to the scenario's initial state, and the randomness to its seed."""
+        self._db.set_authorizer(None)  # sqlite3_deserialize attaches the image internally
         self._db.deserialize(self._snapshot)
+        self._db.set_authorizer(_inside_the_episode)
         self._db.execute("PRAGMA foreign_keys = ON")
         self._ctx = ToolContext(self._db, self.scenario.clock, random.Random(self.seed))
         self.log = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from envfarm.environments import Environment, load_environment
@@ -99,3 +102,12 @@ def test_values_sqlite_cannot_store_are_invalid_arguments(notes: Environment) ->
     assert not result.ok and result.error is not None
     assert result.error.startswith("add_note: invalid arguments: a value SQLite cannot store")
     assert episode.state_hash() == before
+
+
+def test_tool_sql_cannot_attach_a_database_file(notes: Environment, tmp_path: Path) -> None:
+    episode = Episode(notes, notes.scenarios["file-two"], "e9")
+    target = tmp_path / "outside.db"
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        episode._ctx.execute("ATTACH DATABASE ? AS outside", (str(target),))
+    assert not target.exists()
+    assert episode.call("add_note", {"folder": "work", "title": "still works"}).ok
