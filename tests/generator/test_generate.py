@@ -329,3 +329,20 @@ def test_the_budget_stops_the_run_cleanly_and_a_bigger_one_goes_on(
     assert resumed.returncode == 0, resumed.stderr
     assert fake.stats()["answered"] == FULL_RUN_CALLS - paid
     assert tree(tmp_path / "out") == tree(baseline / "out")
+
+
+def test_an_environment_the_checker_keeps_failing_is_rejected_with_its_report(
+    fake: FakeLLMServer, tmp_path: Path
+) -> None:
+    env = "Environment: fitness_classes"
+    verdicts = copy.deepcopy(recording.VERDICTS)
+    verdicts["verdicts"][3] = {"index": 3, "verdict": "fail", "reason": "a second booking should have been refused"}
+    fake.reset(recording.script(before=[{"tool": "submit_verdicts", "match": [env], "answer": verdicts, "uses": 9}]))
+    done = generate(fake, tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = report(tmp_path)["environments"][ENV]
+    assert data["accepted"] is False
+    assert data["reasons"] == ["tester call 3 (book_class): a second booking should have been refused"]
+    assert [r["verdicts"]["fail"] for r in data["skeleton"]["rounds"]] == [1, 1, 1]  # three rounds, then given up
+    assert fake.stats()["by_tool"]["submit_code"] == 3  # each round sent the finding back to the code stage
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
