@@ -58,18 +58,24 @@ def start_farm(*args: str, command: str = "serve") -> Farm:
     cmd = [sys.executable, "-m", "envfarm.cli", command, "--port", str(port), "--log-level", "warning", *args]
     process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    wait_until_healthy(process, url, f"envfarm {command}")
+    return Farm(url, process)
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, what: str, timeout: float = 30) -> None:
+    """Wait for ``url/healthz`` to answer 200; raise with the process's output if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             out = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"envfarm {command} exited with {process.returncode}:\n{out}")
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{out}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return Farm(url, process)
+                return
         except httpx.TransportError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"envfarm {command} did not become healthy in 30 s")
+    raise RuntimeError(f"{what} did not become healthy in {timeout:g} s")
 
 
 def stop_farm(farm: Farm) -> None:

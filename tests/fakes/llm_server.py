@@ -529,12 +529,6 @@ class FakeLLMProcess:
         return httpx.get(f"{self.url}/_fake/stats", timeout=10).json()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_fake_llm_process(
     script: dict[str, Any] | list[Any] | str | Path, *, api_key: str | None = None, workdir: Path | None = None
 ) -> FakeLLMProcess:
@@ -549,24 +543,16 @@ def start_fake_llm_process(
         path = folder / "fake-llm-script.json"
         path.write_text(json.dumps(load_script(script)), encoding="utf-8")
         script = path
-    port = _free_port()
+    from conftest import free_port, wait_until_healthy  # test-side only: the server itself never needs it
+
+    port = free_port()
     cmd = [sys.executable, "-m", "tests.fakes.llm_server", "--script", str(script), "--port", str(port)]
     if api_key is not None:
         cmd += ["--api-key", api_key]
     process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            out = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"fake LLM server exited with {process.returncode}:\n{out}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return FakeLLMProcess(url, process)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("fake LLM server did not become healthy in 30 s")
+    wait_until_healthy(process, url, "fake LLM server")
+    return FakeLLMProcess(url, process)
 
 
 def stop_fake_llm_process(fake: FakeLLMProcess) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIXTURE_ENVS, REPO, start_farm
+from fakes.llm_server import FakeLLMServer
 
 from envfarm.client import Farm as FarmClient
-from tests.conftest import FIXTURE_ENVS, REPO, start_farm
-from tests.fakes.llm_server import FakeLLMServer
 from tests.generator import recording
 
 CORPUS = Path(__file__).parent / "data" / "corpus-sample.jsonl"
