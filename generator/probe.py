@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from envfarm.environments import Environment
-from envfarm.episodes import Episode
+from envfarm.episodes import Episode, ToolResult
 from envfarm.scenarios import Call, Check, Scenario
 from envfarm.state import StateView
 from envfarm.validators.scoring import CheckRunner
@@ -26,6 +30,39 @@ from envfarm.validators.scoring import CheckRunner
 ODD_STRINGS = ["", "no-such-thing", "Zoë Ω 東京", "2099-12-31", "0"]
 ODD_INTEGERS = [0, -1, 10**9]
 ODD_NUMBERS = [-1.5, 0.0, 1e9]
+CALL_SECONDS = 5.0  # a generated tool that runs longer is taken to loop forever
+
+
+class ToolTimeout(Exception):
+    """Raised inside a generated tool that ran past its time (the episode reports it as a crash)."""
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Raise ToolTimeout in this thread after ``seconds`` (SIGALRM: main thread only, else no limit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum: int, frame: object) -> None:
+        raise ToolTimeout(f"ran longer than {seconds:g} s (an endless loop?)")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def timed_call(episode: Episode, tool: str, arguments: dict[str, Any], seconds: float = CALL_SECONDS) -> ToolResult:
+    """``episode.call`` with a time limit: generated code that never returns becomes a crash result.
+
+    The call is synchronous (no await inside), so the alarm can only interrupt the tool itself.
+    """
+    with _alarm(seconds):
+        return episode.call(tool, arguments)
 
 
 @dataclass
@@ -113,7 +150,7 @@ async def probe(
             spec = env.tools[name]
             args = draw_arguments(spec.input_schema, episode.view(), rng)
             before = episode.state_hash()
-            result = episode.call(name, args)
+            result = timed_call(episode, name, args)
             report.calls += 1
             where = f"{name}({_short(args)})"
             if result.crashed:
@@ -177,7 +214,7 @@ def _column_values(param: str, state: StateView) -> list[Any]:
     """Values of the columns a parameter probably means: same name, or ``<table>_<column>``."""
     values: list[Any] = []
     for table, rows in state.items():
-        singular = table[:-1] if table.endswith("s") else table
+        singular = _singular(table)
         for row in rows:
             for column, value in row.items():
                 if param in (column, f"{singular}_{column}", f"{table}_{column}") or (
@@ -185,6 +222,15 @@ def _column_values(param: str, state: StateView) -> list[Any]:
                 ):
                     values.append(value)
     return values
+
+
+def _singular(table: str) -> str:
+    """``classes`` -> ``class``, ``categories`` -> ``category``, ``members`` -> ``member`` (English, roughly)."""
+    if table.endswith("ies"):
+        return table[:-3] + "y"
+    if table.endswith(("sses", "xes", "ches", "shes")):
+        return table[:-2]
+    return table[:-1] if table.endswith("s") else table
 
 
 def _fits(kind: str, value: Any) -> bool:

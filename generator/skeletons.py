@@ -26,7 +26,7 @@ from . import answers, prompts
 from .asking import Asker, Problem, Rejected, Tally, at_once
 from .codegate import gate_source
 from .packages import load, write_skeleton, write_state
-from .probe import broken_invariants, probe, scratch_scenario
+from .probe import broken_invariants, probe, scratch_scenario, timed_call
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ async def _tester_checker(
     try:
         for i, call in enumerate(plan["calls"]):
             before = episode.view()
-            result = episode.call(call["tool"], call["arguments"])
+            result = timed_call(episode, call["tool"], call["arguments"])
             changes = diff(before, episode.view(), env.keys())
             runs.append(
                 {
