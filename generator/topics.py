@@ -27,6 +27,8 @@ MIN_SCORE = 3  # usefulness and modelability (1-5) a topic needs
 
 def read_corpus(path: Path, limit: int | None = None) -> list[dict[str, str]]:
     """Tasks from a JSONL corpus (``{"id", "task"}`` per line); errors name the line."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such corpus file")
     tasks: list[dict[str, str]] = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):

@@ -346,3 +346,26 @@ def test_an_environment_the_checker_keeps_failing_is_rejected_with_its_report(
     assert [r["verdicts"]["fail"] for r in data["skeleton"]["rounds"]] == [1, 1, 1]  # three rounds, then given up
     assert fake.stats()["by_tool"]["submit_code"] == 3  # each round sent the finding back to the code stage
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("corpus", "expected"),
+    [
+        (None, "no corpus: pass --corpus FILE.jsonl"),
+        ("missing.jsonl", "missing.jsonl: no such corpus file"),
+        ("bad.jsonl", "bad.jsonl:2: not valid JSON"),
+        ("empty-task.jsonl", 'empty-task.jsonl:1: each line needs a non-empty "task" string'),
+    ],
+)
+def test_a_bad_corpus_is_a_clear_error(fake: FakeLLMServer, tmp_path: Path, corpus: str | None, expected: str) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"task": "Book a table."}\n{"task": \n')
+    (tmp_path / "empty-task.jsonl").write_text('{"id": "x", "task": "  "}\n')
+    fake.reset(recording.script())
+    cmd = [sys.executable, "-m", "envfarm.cli", "generate", "topics", "--work", str(tmp_path / "work")]
+    if corpus is not None:
+        cmd += ["--corpus", str(tmp_path / corpus)]
+    env = {**os.environ, "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.url}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert fake.stats()["requests"] == 0
