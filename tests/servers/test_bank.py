@@ -1,26 +1,22 @@
 """The bundled bank environment, on the real runtime (no mocks).
 
-Every scenario is run through the quality gate's questions (oracle solves it, checks false
-before and true after, no mutation step can be dropped), every business rule is triggered
-and must refuse with its rule id and leave the state untouched, and each synth step maker
-yields a mutation that succeeds on the base state.
+Every business rule is triggered and must refuse with its rule id and leave the state
+untouched, transfers move money as the rules say, and bad input must come back as an error
+result. What every environment must do (tables, docs, procedural steps, scenarios) is
+tested for all of them in test_catalog.py.
 """
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
 from envfarm.environments import Environment, load_environment
 from envfarm.episodes import Episode
-from envfarm.servers.bank.synth import STEPS
-from envfarm.state import StateView
 
 BASE = "james-close-holiday-fund"  # any scenario on states/base.json at 2026-06-02
-SCENARIOS = sorted(load_environment("bank").scenarios)
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +24,7 @@ def env() -> Environment:
     return load_environment("bank")
 
 
-def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
-    return next(r for r in view[table] if r["id"] == row_id)
-
-
 # --- the package -----------------------------------------------------------------------------------
-
-
-def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
-    kinds = [t.kind for t in env.tools.values()]
-    assert len(env.tools) >= 15
-    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
-    assert len(env.rules) >= 5
-    assert len(env.scenarios) >= 10
-    assert env.title and len(env.description) > 200
-    assert set(env.metadata.tables) >= {"customers", "accounts", "transactions", "cards", "payees", "transfers"}
 
 
 def test_dates_choices_and_bounds_are_typed_in_the_schema(env: Environment) -> None:
@@ -56,19 +38,10 @@ def test_dates_choices_and_bounds_are_typed_in_the_schema(env: Environment) -> N
     assert ident["maximum"] == 2**63 - 1
 
 
-def test_manifest_lists_the_rules_and_tools(env: Environment) -> None:
-    manifest = env.manifest()
-    assert {r["id"] for r in manifest["rules"]} == set(env.rules)
-    assert [t["name"] for t in manifest["tools"]] == list(env.tools)
-
-
-# --- scenarios -------------------------------------------------------------------------------------
-
-
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
 # (rule, tool, arguments, words the error must contain); all on the base state at 2026-06-02.
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     # Sofia Rossi's checking CHK-20007 is frozen; Oliver's SAV-30010 is closed.
     ("account-active", "deposit", {"account_number": "CHK-20007", "amount_cents": 1000}, ["CHK-20007", "frozen"]),
     (
@@ -116,19 +89,11 @@ def test_every_rule_is_tested(env: Environment) -> None:
     assert {r for r, *_ in REFUSALS} == set(env.rules)
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{t}-{i}" for i, (r, t, *_) in enumerate(REFUSALS)]
-)
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
 def test_rule_refuses_without_writing(
     episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok, f"{tool} was not refused"
-    assert result.rule == rule, result.error
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
 def test_close_refuses_with_a_scheduled_transfer(episode: Episode) -> None:
@@ -187,66 +152,24 @@ def test_lookups(episode: Episode) -> None:
     assert episode.call("get_customer", {"customer_id": 4}).value["kyc_status"] == "pending"
 
 
-@pytest.mark.parametrize(
-    ("tool", "arguments", "expected"),
-    [
-        ("get_customer", {"customer_id": 999}, "find_customer"),
-        ("get_account", {"account_number": "CHK-1"}, "no account"),
-        ("set_card_status", {"card_last4": "0000", "status": "frozen"}, "no card"),
-        ("cancel_transfer", {"transfer_id": 2}, "completed"),
-        ("file_dispute", {"transaction_id": 8, "reason": "duplicate"}, "deposit"),
-        ("transfer_funds", {"from_account": "CHK-20001", "amount_cents": 100}, "exactly one"),
-        ("transfer_funds", {"from_account": "CHK-20001", "amount_cents": 100, "payee_id": 3}, "not a payee"),
-        (
-            "transfer_funds",
-            {"from_account": "CHK-20001", "amount_cents": 100, "payee_id": 1, "scheduled_for": "2026-06-01"},
-            "past",
-        ),
-        ("deposit", {"account_number": "CHK-20001", "amount_cents": 0}, ""),
-        ("find_customer", {"query": " "}, "empty"),
-    ],
-)
+BAD_CALLS: list[BadCall] = [
+    ("get_customer", {"customer_id": 999}, "find_customer"),
+    ("get_account", {"account_number": "CHK-1"}, "no account"),
+    ("set_card_status", {"card_last4": "0000", "status": "frozen"}, "no card"),
+    ("cancel_transfer", {"transfer_id": 2}, "completed"),
+    ("file_dispute", {"transaction_id": 8, "reason": "duplicate"}, "deposit"),
+    ("transfer_funds", {"from_account": "CHK-20001", "amount_cents": 100}, "exactly one"),
+    ("transfer_funds", {"from_account": "CHK-20001", "amount_cents": 100, "payee_id": 3}, "not a payee"),
+    (
+        "transfer_funds",
+        {"from_account": "CHK-20001", "amount_cents": 100, "payee_id": 1, "scheduled_for": "2026-06-01"},
+        "past",
+    ),
+    ("deposit", {"account_number": "CHK-20001", "amount_cents": 0}, "amount_cents"),
+    ("find_customer", {"query": " "}, "empty"),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments", "expected"), bad_call_cases(BAD_CALLS))
 def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok
-    assert expected.lower() in (result.error or "").lower()
-    assert "internal error" not in (result.error or "")
-    assert episode.state_hash() == before
-
-
-# --- synth -----------------------------------------------------------------------------------------
-
-
-def test_synth_covers_enough_mutation_tools(env: Environment) -> None:
-    assert len(STEPS) >= 5
-    assert all(env.tools[name].kind == "mutation" for name in STEPS)
-
-
-@pytest.mark.parametrize("tool_name", sorted(STEPS))
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_synth_step_succeeds_on_the_base_state(episode: Episode, tool_name: str, seed: int) -> None:
-    step = STEPS[tool_name](episode.view(), random.Random(seed))
-    assert step is not None
-    assert step.request and "{" not in step.request
-    for call in step.lookups:
-        assert episode.call(call.tool, call.arguments).ok, call
-    before = episode.state_hash()
-    result = episode.call(tool_name, dict(step.arguments))
-    assert result.ok, f"{step.request}: {result.error}"
-    assert episode.state_hash() != before
-
-
-def test_synth_is_deterministic(episode: Episode) -> None:
-    view = episode.view()
-    for maker in STEPS.values():
-        first, second = maker(view, random.Random(7)), maker(view, random.Random(7))
-        assert first is not None and second is not None
-        assert (first.arguments, first.request) == (second.arguments, second.request)
-
-
-def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "environments" / "bank.md").read_text(encoding="utf-8")
-    authored = [s for s in env.scenarios if not s.startswith("synth-")]
-    for name in [*env.tools, *env.rules, *authored]:
-        assert f"`{name}`" in doc, f"docs/environments/bank.md does not mention {name}"
+    assert_refused(episode, tool, arguments, expected)

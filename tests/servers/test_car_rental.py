@@ -1,19 +1,19 @@
 """The bundled car rental environment, on the real runtime (no mocks).
 
-Every scenario is run through the quality gate's questions (oracle solves it,
-checks false before and true after, no mutation step can be dropped), every
-refusing business rule is triggered and must refuse with its rule id and leave
-the state untouched, the charging rules are checked for their amounts, and each
-synth step maker must produce a call that succeeds on the base state.
+No mutation step of a scenario's oracle can be dropped, every refusing business
+rule is triggered and must refuse with its rule id and leave the state untouched,
+the charging rules are checked for their amounts, and the synth requests are
+lower-case fragments. What every environment must do (tables, docs, procedural
+steps, scenarios) is tested for all of them in test_catalog.py.
 """
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases
 
 from envfarm.checks import run_check
 from envfarm.environments import Environment, load_environment
@@ -30,10 +30,6 @@ def env() -> Environment:
     return load_environment("car_rental")
 
 
-def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
-    return next(r for r in view[table] if r["id"] == row_id)
-
-
 def failing(episode: Episode, initial: StateView, final: StateView, preserve: bool | None = None) -> list[str]:
     return [
         c.id
@@ -43,15 +39,6 @@ def failing(episode: Episode, initial: StateView, final: StateView, preserve: bo
 
 
 # --- the package -----------------------------------------------------------------------------------
-
-
-def test_package_loads_with_the_minimum_counts(env: Environment) -> None:
-    kinds = [t.kind for t in env.tools.values()]
-    assert len(env.tools) >= 15
-    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
-    assert len(env.rules) >= 5
-    assert len(env.scenarios) >= 10
-    assert set(env.metadata.tables) >= {"customers", "branches", "vehicles", "reservations", "rentals", "charges"}
 
 
 def test_schemas_have_enums_formats_and_bounds(env: Environment) -> None:
@@ -82,7 +69,7 @@ def test_dropping_any_mutation_fails_a_check(env: Environment, store: EpisodeSto
 
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     # Diego Ferreira is 20; Carla Mendes is 21, too young for a van.
     (
         "driver-age",
@@ -168,19 +155,11 @@ def test_every_rule_is_tested(env: Environment) -> None:
     assert {r for r, *_ in REFUSALS} | CHARGING_RULES == set(env.rules)
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{i}" for i, (r, *_) in enumerate(REFUSALS)]
-)
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
 def test_rule_refuses_without_writing(
     episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok, f"{tool} was not refused"
-    assert result.rule == rule, result.error
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
 def test_one_way_fee_is_in_the_quote(episode: Episode) -> None:
@@ -216,43 +195,30 @@ def test_late_cancellation_fee_only_close_to_pickup(episode: Episode) -> None:
     assert early.ok and early.value["cancellation_fee_cents"] == 0
 
 
-def test_bad_input_is_an_error_result(episode: Episode) -> None:
-    for tool, args, words in [
-        ("get_customer", {"customer_id": 999}, "no customer with id 999"),
-        ("get_reservation", {"reference": "CR-ZZZZ"}, "no reservation"),
-        ("get_vehicle", {"plate": "XX-00-XX"}, "no vehicle"),
-        ("list_vehicles", {"branch": "Mars"}, "no branch named"),
-        ("record_payment", {"reference": "CR-7L3F", "amount_cents": 3001, "method": "card"}, "more than"),
-        ("return_vehicle", {"reference": "CR-2K8D", "mileage": 10, "fuel_level": 8}, "below"),
-    ]:
-        result = episode.call(tool, args)
-        assert not result.ok and words in (result.error or ""), (tool, result.error)
+BAD_CALLS: list[BadCall] = [
+    ("get_customer", {"customer_id": 999}, "no customer with id 999"),
+    ("get_reservation", {"reference": "CR-ZZZZ"}, "no reservation"),
+    ("get_vehicle", {"plate": "XX-00-XX"}, "no vehicle"),
+    ("list_vehicles", {"branch": "Mars"}, "no branch named"),
+    ("record_payment", {"reference": "CR-7L3F", "amount_cents": 3001, "method": "card"}, "more than"),
+    ("return_vehicle", {"reference": "CR-2K8D", "mileage": 10, "fuel_level": 8}, "below"),
+]
 
 
-# --- synth -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("tool", "arguments", "expected"), bad_call_cases(BAD_CALLS))
+def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
+    assert_refused(episode, tool, arguments, expected)
 
 
-def test_synth_covers_five_mutation_tools(env: Environment) -> None:
-    assert len(STEPS) >= 5
-    assert all(env.tools[name].kind == "mutation" for name in STEPS)
+# --- synth (what every env's steps must do is in test_catalog.py) ------------------------------------
 
 
-@pytest.mark.parametrize("tool_name", sorted(STEPS))
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_synth_step_succeeds_on_the_base_state(episode: Episode, tool_name: str, seed: int) -> None:
-    step = STEPS[tool_name](episode.view(), random.Random(seed))
-    assert step is not None
-    assert step.request == step.request.strip() and not step.request.endswith(".")
-    assert step.request[0].islower()
-    for call in step.lookups:
-        assert episode.call(call.tool, call.arguments).ok, call
-    before = episode.state_hash()
-    result = episode.call(tool_name, dict(step.arguments))
-    assert result.ok, f"{step.request}: {result.error}"
-    assert episode.state_hash() != before
-
-
-def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "environments" / "car_rental.md").read_text(encoding="utf-8")
-    for name in [*env.tools, *env.rules, *(s for s in env.scenarios if not s.startswith("synth-"))]:
-        assert f"`{name}`" in doc, f"docs/environments/car_rental.md does not mention {name}"
+def test_synth_requests_are_lower_case_fragments(episode: Episode) -> None:
+    """Car rental requests are fragments ("extend Ana's reservation ..."), put into a task's sentence."""
+    view = episode.view()
+    for tool, maker in STEPS.items():
+        for seed in range(5):
+            step = maker(view, random.Random(seed))
+            assert step is not None, (tool, seed)
+            request = step.request
+            assert request[0].islower() and not request.endswith("."), f"{tool} seed {seed}: {request!r}"

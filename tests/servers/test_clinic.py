@@ -1,22 +1,20 @@
 """The bundled clinic environment, on the real runtime (no mocks).
 
-Every scenario is run through the quality gate's questions (oracle solves it, checks false
-before and true after, no mutation step can be dropped), every business rule is triggered and
-must refuse with its rule id and leave the state untouched (the charging rules are checked by
-their amounts), and every procedural step maker yields a step that succeeds on the base state.
+Every business rule is triggered and must refuse with its rule id and leave the state
+untouched (the charging rules are checked by their amounts), and bad input must come back as
+an error result. What every environment must do (tables, docs, procedural steps, scenarios)
+is tested for all of them in test_catalog.py.
 """
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
 from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeStore
-from envfarm.servers.clinic.synth import STEPS
+from envfarm.episodes import Episode
 from envfarm.state import StateView
 
 BASE = "late-cancel-and-pay"  # any scenario on states/base.json with the shared clock (2026-04-20T08:30Z)
@@ -27,26 +25,12 @@ def env() -> Environment:
     return load_environment("clinic")
 
 
-def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
-    return next(r for r in view[table] if r["id"] == row_id)
-
-
 def new_rows(before: StateView, after: StateView, table: str) -> list[dict[str, Any]]:
     old = {r["id"] for r in before[table]}
     return [r for r in after[table] if r["id"] not in old]
 
 
 # --- the package -----------------------------------------------------------------------------------
-
-
-def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
-    kinds = [t.kind for t in env.tools.values()]
-    assert len(env.tools) >= 15
-    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
-    assert len(env.rules) >= 5
-    assert len([s for s in env.scenarios if not s.startswith("synth-")]) >= 10
-    assert set(env.metadata.tables) >= {"patients", "plans", "doctors", "slots", "appointments", "referrals"}
-    assert env.title and len(env.description) > 200
 
 
 def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
@@ -60,22 +44,10 @@ def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
     assert slot_id["minimum"] == 1 and slot_id["maximum"] == 2**63 - 1
 
 
-def test_manifest_lists_the_rules_and_tools(env: Environment) -> None:
-    manifest = env.manifest()
-    assert {r["id"] for r in manifest["rules"]} == set(env.rules)
-    assert [t["name"] for t in manifest["tools"]] == list(env.tools)
-
-
-# --- scenarios -------------------------------------------------------------------------------------
-
-
-SCENARIOS = sorted(load_environment("clinic").scenarios)
-
-
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
 # (rule, tool, arguments, words the error must contain); all on the base state at 2026-04-20T08:30Z.
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     # slot 4 (Dr. Hart, 10:00 today) is Zara Ahmed's appointment 11
     ("slot-double-booking", "book_appointment", {"patient_id": 5, "slot_id": 4}, ["slot 4", "appointment 11"]),
     # Lucas Moreau is with Dr. Hart at 2026-04-21 09:00; slot 19 (Dr. Lindqvist) is at the same time
@@ -133,19 +105,11 @@ def test_every_rule_is_tested(env: Environment) -> None:
     assert {r for r, *_ in REFUSALS} | CHARGING_RULES == set(env.rules)
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{t}-{i}" for i, (r, t, *_) in enumerate(REFUSALS)]
-)
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
 def test_rule_refuses_without_writing(
     episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok, f"{tool} was not refused"
-    assert result.rule == rule, result.error
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
 def test_late_cancellation_fee_is_charged_within_24_hours(episode: Episode) -> None:
@@ -199,58 +163,22 @@ def test_reschedule_stays_with_the_same_doctor(episode: Episode) -> None:
     assert moved.ok and moved.value["starts_at"] == "2026-04-23T14:00:00+00:00"
 
 
-@pytest.mark.parametrize(
-    ("tool", "arguments", "expected"),
-    [
-        ("get_patient", {"patient_id": 999}, "no patient with id 999"),
-        ("book_appointment", {"patient_id": 1, "slot_id": 999}, "no slot with id 999"),
-        ("cancel_appointment", {"appointment_id": 999, "cancelled_by": "clinic"}, "no appointment with id 999"),
-        ("pay_invoice", {"invoice_id": 999, "method": "card"}, "no invoice with id 999"),
-        ("pay_invoice", {"invoice_id": 1, "method": "card"}, "already paid"),
-        ("find_patient", {"query": "  "}, "query is empty"),
-        ("list_open_slots", {"on_date": "2026-13-40"}, "on_date"),
-        (
-            "register_patient",
-            {"name": "X", "date_of_birth": "2030-01-01", "plan_code": "BASIC", "email": "x@y.z"},
-            "future",
-        ),
-    ],
-)
+BAD_CALLS: list[BadCall] = [
+    ("get_patient", {"patient_id": 999}, "no patient with id 999"),
+    ("book_appointment", {"patient_id": 1, "slot_id": 999}, "no slot with id 999"),
+    ("cancel_appointment", {"appointment_id": 999, "cancelled_by": "clinic"}, "no appointment with id 999"),
+    ("pay_invoice", {"invoice_id": 999, "method": "card"}, "no invoice with id 999"),
+    ("pay_invoice", {"invoice_id": 1, "method": "card"}, "already paid"),
+    ("find_patient", {"query": "  "}, "query is empty"),
+    ("list_open_slots", {"on_date": "2026-13-40"}, "on_date"),
+    (
+        "register_patient",
+        {"name": "X", "date_of_birth": "2030-01-01", "plan_code": "BASIC", "email": "x@y.z"},
+        "future",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments", "expected"), bad_call_cases(BAD_CALLS))
 def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok
-    assert expected.lower() in (result.error or "").lower(), result.error
-    assert "internal error" not in (result.error or "")
-    assert episode.state_hash() == before
-
-
-# --- procedural steps ------------------------------------------------------------------------------
-
-
-def test_synth_covers_five_mutation_tools(env: Environment) -> None:
-    assert len(STEPS) >= 5
-    assert all(env.tools[name].kind == "mutation" for name in STEPS)
-
-
-@pytest.mark.parametrize("tool", sorted(STEPS))
-def test_synth_step_succeeds_on_the_base_state(env: Environment, store: EpisodeStore, tool: str) -> None:
-    for seed in range(4):
-        episode = store.create(env, env.scenarios[BASE])
-        step = STEPS[tool](episode.view(), random.Random(seed))
-        assert step is not None, (tool, seed)
-        assert step.request
-        for lookup in step.lookups:
-            looked = episode.call(lookup.tool, lookup.arguments)
-            assert looked.ok, (lookup.tool, looked.error)
-        before = episode.state_hash()
-        result = episode.call(tool, dict(step.arguments))
-        assert result.ok, (tool, seed, step.arguments, result.error)
-        assert episode.state_hash() != before
-
-
-def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "environments" / "clinic.md").read_text(encoding="utf-8")
-    authored = [s for s in env.scenarios if not s.startswith("synth-")]
-    for name in [*env.tools, *env.rules, *authored]:
-        assert f"`{name}`" in doc, f"docs/environments/clinic.md does not mention {name}"
+    assert_refused(episode, tool, arguments, expected)

@@ -1,26 +1,22 @@
 """The bundled helpdesk environment, on the real runtime (no mocks).
 
-Every scenario goes through the quality gate's questions (oracle solves it, checks
-false before and true after, no mutation step can be dropped), every business rule
-is triggered and must refuse with its rule id and leave the state untouched, and
-each synth step maker yields a mutation that succeeds.
+Every business rule is triggered and must refuse with its rule id and leave the state
+untouched, SLA due times follow the priority, and bad input must come back as an error
+result. What every environment must do (tables, docs, procedural steps, scenarios) is
+tested for all of them in test_catalog.py.
 """
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
 from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeStore
-from envfarm.servers.helpdesk.synth import STEPS
-from envfarm.state import StateView
+from envfarm.episodes import Episode
 
 BASE = "teams-audio-fixed"  # any scenario on states/base.json with the shared clock (2026-02-16T11:00)
-SCENARIOS = sorted(load_environment("helpdesk").scenarios)
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +24,7 @@ def env() -> Environment:
     return load_environment("helpdesk")
 
 
-def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
-    return next(r for r in view[table] if r["id"] == row_id)
-
-
 # --- the package -----------------------------------------------------------------------------------
-
-
-def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
-    kinds = [t.kind for t in env.tools.values()]
-    assert len(env.tools) >= 15
-    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
-    assert len(env.rules) >= 5
-    assert len(env.scenarios) >= 10
-    assert env.title and len(env.description) > 200
-    assert set(env.metadata.tables) >= {"users", "agents", "tickets", "comments", "assets"}
 
 
 def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
@@ -57,13 +39,10 @@ def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
     assert ticket_id["minimum"] == 1 and ticket_id["maximum"] == 2**63 - 1
 
 
-# --- scenarios -------------------------------------------------------------------------------------
-
-
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
 # (rule, tool, arguments, words the error must contain); all on the base state at 2026-02-16T11:00.
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     # Jonas Weber is off duty; Rachel Green has no network skill (HD-1002 is a network ticket).
     ("assign-on-duty", "assign_ticket", {"ticket_id": 2, "agent_id": 4}, ["Jonas Weber", "off duty", "HD-1002"]),
     ("assign-skill", "assign_ticket", {"ticket_id": 2, "agent_id": 1}, ["Rachel Green", "network", "HD-1002"]),
@@ -104,19 +83,11 @@ def test_every_rule_is_tested(env: Environment) -> None:
     assert {r for r, *_ in REFUSALS} | COMPUTING_RULES == set(env.rules)
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{t}-{i}" for i, (r, t, *_) in enumerate(REFUSALS)]
-)
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
 def test_rule_refuses_without_writing(
     episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok, f"{tool} was not refused"
-    assert result.rule == rule, result.error
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
 def test_sla_due_time_on_create_and_escalation(episode: Episode) -> None:
@@ -186,7 +157,7 @@ def test_lookups(episode: Episode) -> None:
     assert {a["tag"] for a in user["assets"]} == {"LT-0001", "MN-0001"}
 
 
-BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+BAD_CALLS: list[BadCall] = [
     ("get_user", {"user_id": 999}, "no user with id 999"),
     ("get_ticket", {"ticket_id": 999}, "no ticket with id 999"),
     ("get_asset", {"tag": "XX-1"}, "no asset with tag"),
@@ -207,48 +178,11 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("find_user", {}, "query is empty"),
     ("list_overdue_tickets", {"as_of": "2026-02-16T25:00"}, "as_of"),
-    ("list_overdue_tickets", {"as_of": "2026-02-16T12:00:00"}, "utc offset"),
+    ("list_overdue_tickets", {"as_of": "2026-02-16T12:00:00"}, "UTC offset"),
     ("get_ticket", {"ticket_id": 2**70}, "ticket_id"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("tool", "arguments", "expected"), BAD_CALLS, ids=[f"{t}-{i}" for i, (t, *_) in enumerate(BAD_CALLS)]
-)
+@pytest.mark.parametrize(("tool", "arguments", "expected"), bad_call_cases(BAD_CALLS))
 def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok
-    assert expected.lower() in (result.error or "").lower(), result.error
-    assert "internal error" not in (result.error or "")
-    assert episode.state_hash() == before
-
-
-# --- synth -----------------------------------------------------------------------------------------
-
-
-def test_synth_covers_enough_mutation_tools(env: Environment) -> None:
-    assert len(STEPS) >= 5
-    assert all(env.tools[name].kind == "mutation" for name in STEPS)
-
-
-@pytest.mark.parametrize("tool_name", sorted(STEPS))
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_synth_step_succeeds_on_the_base_state(
-    env: Environment, store: EpisodeStore, tool_name: str, seed: int
-) -> None:
-    episode = store.create(env, env.scenarios[BASE])
-    step = STEPS[tool_name](episode.view(), random.Random(seed))
-    assert step is not None and step.request
-    for lookup in step.lookups:
-        assert episode.call(lookup.tool, lookup.arguments).ok, lookup
-    before = episode.state_hash()
-    result = episode.call(tool_name, step.arguments)
-    assert result.ok, result.error
-    assert episode.state_hash() != before
-
-
-def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "environments" / "helpdesk.md").read_text(encoding="utf-8")
-    for name in [*env.tools, *env.rules, *(s for s in env.scenarios if not s.startswith("synth-"))]:
-        assert f"`{name}`" in doc, f"docs/environments/helpdesk.md does not mention {name}"
+    assert_refused(episode, tool, arguments, expected)

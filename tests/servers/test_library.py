@@ -1,21 +1,21 @@
 """The bundled library environment, on the real runtime (no mocks).
 
-Every scenario is run through the quality gate's questions (oracle solves it,
-checks false before and true after, no mutation step can be dropped), every
-business rule is triggered and must refuse with its rule id and leave the state
-untouched, and bad input must come back as an error result, never an exception.
+Every business rule is triggered and must refuse with its rule id and leave the
+state untouched, fines, holds and renewals work as the rules say, and bad or odd
+input must come back as an error result, never an exception. What every environment
+must do (tables, docs, procedural steps, scenarios) is tested for all of them in
+test_catalog.py.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row, sweep_odd_values
 
 from envfarm.environments import Environment, load_environment
 from envfarm.episodes import Episode
-from envfarm.state import StateView
 
 BASE = "return-and-pay"  # any scenario on states/base.json with the shared clock (2026-03-16)
 
@@ -25,21 +25,7 @@ def env() -> Environment:
     return load_environment("library")
 
 
-def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
-    return next(r for r in view[table] if r["id"] == row_id)
-
-
 # --- the package -----------------------------------------------------------------------------------
-
-
-def test_package_loads_with_enough_tools_rules_and_scenarios(env: Environment) -> None:
-    kinds = {t.kind for t in env.tools.values()}
-    assert len(env.tools) >= 12 and kinds == {"query", "mutation"}
-    assert sum(t.kind == "mutation" for t in env.tools.values()) >= 7
-    assert len(env.rules) >= 5
-    assert len(env.scenarios) >= 6
-    assert env.title and len(env.description) > 200
-    assert set(env.metadata.tables) >= {"members", "books", "copies", "loans", "holds", "fines"}
 
 
 def test_dates_and_choices_are_typed_in_the_schema(env: Environment) -> None:
@@ -51,22 +37,10 @@ def test_dates_and_choices_are_typed_in_the_schema(env: Environment) -> None:
     assert member_type["enum"] == ["adult", "child"]
 
 
-def test_manifest_lists_the_rules_and_tools(env: Environment) -> None:
-    manifest = env.manifest()
-    assert {r["id"] for r in manifest["rules"]} == set(env.rules)
-    assert [t["name"] for t in manifest["tools"]] == list(env.tools)
-
-
-# --- scenarios -------------------------------------------------------------------------------------
-
-
-SCENARIOS = sorted(load_environment("library").scenarios)
-
-
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
 # (rule, tool, arguments, words the error must contain); all on the base state at 2026-03-16.
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     # Daniel Reyes' membership expired on 2026-02-28; Emma Schultz is suspended.
     ("membership-active", "checkout_copy", {"member_id": 4, "barcode": "B-0001"}, ["Daniel Reyes", "expired"]),
     ("membership-active", "place_hold", {"member_id": 5, "book_id": 13}, ["Emma Schultz", "suspended"]),
@@ -130,19 +104,11 @@ def test_every_rule_is_tested(env: Environment) -> None:
     assert {r for r, *_ in REFUSALS} | CHARGING_RULES == set(env.rules)
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{t}-{i}" for i, (r, t, *_) in enumerate(REFUSALS)]
-)
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
 def test_rule_refuses_without_writing(
     episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok, f"{tool} was not refused"
-    assert result.rule == rule, result.error
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
 def test_refusals_leave_no_partial_write_after_earlier_writes(episode: Episode) -> None:
@@ -325,7 +291,7 @@ def test_lookups(episode: Episode) -> None:
 
 # --- bad input: always an error result, never an exception or an internal error ------------------
 
-BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+BAD_CALLS: list[BadCall] = [
     ("get_member_account", {"member_id": 999}, "no member with id 999"),
     ("list_member_loans", {"member_id": 999}, "no member with id 999"),
     ("list_member_holds", {"member_id": 999}, "no member with id 999"),
@@ -376,16 +342,9 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("tool", "arguments", "expected"), BAD_CALLS, ids=[f"{t}-{i}" for i, (t, *_) in enumerate(BAD_CALLS)]
-)
+@pytest.mark.parametrize(("tool", "arguments", "expected"), bad_call_cases(BAD_CALLS))
 def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok
-    assert expected.lower() in (result.error or "").lower(), result.error
-    assert "internal error" not in (result.error or "")
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, expected)
 
 
 def test_no_tool_crashes_on_odd_values(env: Environment, episode: Episode) -> None:
@@ -398,25 +357,4 @@ def test_no_tool_crashes_on_odd_values(env: Environment, episode: Episode) -> No
     valid: dict[str, Any] = {"member_id": 1, "book_id": 1, "barcode": "B-0001", "loan_id": 1, "hold_id": 1}
     valid |= {"fine_id": 2, "query": "a", "name": "Test Person", "member_type": "adult", "reason": "ok"}
     valid |= {"amount_cents": 1, "method": "cash", "email": "t@example.org"}
-    calls = 0
-    for spec in env.tools.values():
-        required = {k: valid[k] for k in spec.input_schema["required"]}
-        for name, prop in spec.input_schema["properties"].items():
-            types = [prop.get("type")] + [s.get("type") for s in prop.get("anyOf", [])]
-            values = [v for t in types if t in odd for v in odd[t]] + list(prop.get("enum", []))
-            for value in values:
-                episode.reset()
-                before = episode.state_hash()
-                result = episode.call(spec.name, {**required, name: value})
-                calls += 1
-                assert "internal error" not in (result.error or ""), f"{spec.name}({name}={value!r}): {result.error}"
-                if not result.ok:
-                    assert episode.state_hash() == before
-    assert calls > 150
-
-
-def test_user_docs_cover_every_tool_rule_and_scenario(env: Environment) -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "environments" / "library.md").read_text(encoding="utf-8")
-    authored = [s for s in env.scenarios if not s.startswith("synth-")]  # procedural ones are counted, not listed
-    for name in [*env.tools, *env.rules, *authored]:
-        assert f"`{name}`" in doc, f"docs/environments/library.md does not mention {name}"
+    assert sweep_odd_values(env, episode, odd, valid) > 150

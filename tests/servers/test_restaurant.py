@@ -1,21 +1,20 @@
 """The bundled restaurant environment, on the real runtime (no mocks).
 
-Every scenario is run through the quality gate's questions, every business rule
-is triggered and must refuse with its rule id and leave the state untouched, and
-each synth step maker must produce a call that succeeds and changes the state.
+Every business rule is triggered and must refuse with its rule id and leave the state
+untouched, deposits are forfeited or refunded as the rules say, and bad input must come
+back as an error result. What every environment must do (tables, docs, procedural steps,
+scenarios) is tested for all of them in test_catalog.py.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
 from envfarm.environments import Environment, load_environment
 from envfarm.episodes import Episode
-from envfarm.servers.restaurant.synth import STEPS
-from envfarm.state import StateView
 
 BASE = "book-and-preorder"  # any scenario on states/base.json with the shared clock 2026-07-14T15:00
 
@@ -25,31 +24,10 @@ def env() -> Environment:
     return load_environment("restaurant")
 
 
-def row(view: StateView, table: str, row_id: int) -> dict[str, Any]:
-    return next(r for r in view[table] if r["id"] == row_id)
-
-
-# --- the package -----------------------------------------------------------------------------------
-
-
-def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
-    kinds = [t.kind for t in env.tools.values()]
-    assert len(env.tools) >= 15
-    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
-    assert len(env.rules) >= 5
-    assert len(env.scenarios) >= 10
-    assert set(env.metadata.tables) >= {"guests", "dining_tables", "services", "reservations", "waitlist"}
-
-
-# --- scenarios -------------------------------------------------------------------------------------
-
-SCENARIOS = sorted(load_environment("restaurant").scenarios)
-
-
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
 # (rule, tool, arguments, words the error must contain); base state, clock 2026-07-14T15:00 (a Tuesday).
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     (
         "table-capacity",
         "create_reservation",
@@ -104,21 +82,13 @@ REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{i}" for i, (r, *_) in enumerate(REFUSALS)]
-)
-def test_rule_refuses_and_leaves_state_unchanged(
-    env: Environment, episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
+def test_rule_refuses_without_writing(
+    episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    assert rule in env.rules
     if tool == "seat_from_waitlist":  # free T4 tonight first, so only the queue order stands in the way
         assert episode.call("cancel_reservation", {"reservation_id": 1}).ok
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok and result.rule == rule, result.error
-    for word in words:
-        assert word in (result.error or ""), result.error
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
 def test_every_refusing_rule_is_exercised() -> None:
@@ -143,40 +113,20 @@ def test_late_cancellation_forfeits_and_early_refunds(episode: Episode) -> None:
     assert row(view, "reservations", 20)["deposit_status"] == "refunded"
 
 
-def test_bad_input_is_an_error_result(episode: Episode) -> None:
-    before = episode.state_hash()
-    for tool, arguments, expected in [
-        ("get_guest", {"guest_id": 999}, "no guest with id 999"),
-        ("cancel_reservation", {"reservation_id": 22}, "completed"),
-        (
-            "create_reservation",
-            {"guest_id": 1, "table_id": 99, "date": "2026-07-17", "time": "19:00", "party_size": 2},
-            "no table",
-        ),
-        ("add_preorder", {"reservation_id": 13, "menu_item_id": 10, "quantity": 1}, "not available"),
-        ("create_guest", {"name": "X", "phone": "555-0000", "email": "sofia.marino@example.com"}, "already belongs"),
-        ("check_availability", {"date": "2026-02-30", "time": "19:00", "party_size": 2}, "date"),
-    ]:
-        result = episode.call(tool, arguments)
-        assert not result.ok and expected in (result.error or ""), result.error
-        assert "internal error" not in (result.error or "")
-    assert episode.state_hash() == before
+BAD_CALLS: list[BadCall] = [
+    ("get_guest", {"guest_id": 999}, "no guest with id 999"),
+    ("cancel_reservation", {"reservation_id": 22}, "completed"),
+    (
+        "create_reservation",
+        {"guest_id": 1, "table_id": 99, "date": "2026-07-17", "time": "19:00", "party_size": 2},
+        "no table",
+    ),
+    ("add_preorder", {"reservation_id": 13, "menu_item_id": 10, "quantity": 1}, "not available"),
+    ("create_guest", {"name": "X", "phone": "555-0000", "email": "sofia.marino@example.com"}, "already belongs"),
+    ("check_availability", {"date": "2026-02-30", "time": "19:00", "party_size": 2}, "date"),
+]
 
 
-# --- synth ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("tool", sorted(STEPS))
-def test_synth_steps_succeed_and_change_the_state(env: Environment, episode: Episode, tool: str) -> None:
-    assert env.tools[tool].kind == "mutation"
-    for seed in range(4):
-        episode.reset()
-        step = STEPS[tool](episode.view(), random.Random(seed))
-        assert step is not None, f"{tool} seed {seed}"
-        assert step.request
-        for call in step.lookups:
-            assert episode.call(call.tool, call.arguments).ok, call
-        before = episode.state_hash()
-        result = episode.call(tool, dict(step.arguments))
-        assert result.ok, f"{tool} seed {seed}: {result.error}"
-        assert episode.state_hash() != before
+@pytest.mark.parametrize(("tool", "arguments", "expected"), bad_call_cases(BAD_CALLS))
+def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], expected: str) -> None:
+    assert_refused(episode, tool, arguments, expected)

@@ -1,21 +1,20 @@
 """The bundled warehouse environment, on the real runtime (no mocks).
 
-Every scenario is run through the quality gate's questions (oracle solves it, checks
-false before and true after, no mutation step can be dropped), every business rule is
-triggered and must refuse with its rule id and leave the state untouched, and each
-synth step maker must produce a call that succeeds and changes the state.
+Every business rule is triggered and must refuse with its rule id and leave the state
+untouched, every stock change writes its movements, purchase orders close when received,
+and bad input must come back as an error result. What every environment must do (tables,
+docs, procedural steps, scenarios) is tested for all of them in test_catalog.py.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
+from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
 from envfarm.environments import Environment, load_environment
 from envfarm.episodes import Episode
-from envfarm.servers.warehouse.synth import STEPS
 from envfarm.state import StateView
 
 BASE = "ship-metro-print"  # any scenario on states/base.json with the shared clock (2026-09-07T07:00)
@@ -34,16 +33,6 @@ def stock(view: StateView, product_id: int, bin_id: int) -> int | None:
 # --- the package -----------------------------------------------------------------------------------
 
 
-def test_package_loads_with_enough_tables_tools_rules_and_scenarios(env: Environment) -> None:
-    kinds = [t.kind for t in env.tools.values()]
-    assert len(env.tools) >= 15
-    assert kinds.count("query") >= 9 and kinds.count("mutation") >= 7
-    assert len(env.rules) >= 5
-    assert len(env.scenarios) >= 10
-    assert env.title and len(env.description) > 200
-    assert set(env.metadata.tables) >= {"products", "bins", "stock", "purchase_orders", "po_lines", "movements"}
-
-
 def test_enums_formats_and_bounds_are_in_the_schema(env: Environment) -> None:
     assert env.tools["ship_order"].input_schema["properties"]["carrier"]["enum"] == ["UPS", "FedEx", "DHL"]
     reason = env.tools["adjust_stock"].input_schema["properties"]["reason"]
@@ -54,15 +43,10 @@ def test_enums_formats_and_bounds_are_in_the_schema(env: Environment) -> None:
     assert quantity["minimum"] == 1 and quantity["maximum"] <= 2**63 - 1
 
 
-# --- scenarios -------------------------------------------------------------------------------------
-
-SCENARIOS = sorted(load_environment("warehouse").scenarios)
-
-
 # --- business rules: each refusal names its rule and leaves no write ------------------------------
 
 # (rule, tool, arguments, words the error must contain); all on the base state.
-REFUSALS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+REFUSALS: list[Refusal] = [
     # B-03 holds 6 scanners; H-02 holds 8 bottles of alcohol; A-01 holds no labels.
     (
         "stock-non-negative",
@@ -152,45 +136,32 @@ def test_every_rule_is_tested(env: Environment) -> None:
     assert {r for r, *_ in REFUSALS} == set(env.rules)
 
 
-@pytest.mark.parametrize(
-    ("rule", "tool", "arguments", "words"), REFUSALS, ids=[f"{r}-{t}-{i}" for i, (r, t, *_) in enumerate(REFUSALS)]
-)
+@pytest.mark.parametrize(("rule", "tool", "arguments", "words"), refusal_cases(REFUSALS))
 def test_rule_refuses_without_writing(
     episode: Episode, rule: str, tool: str, arguments: dict[str, Any], words: list[str]
 ) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok, f"{tool} was not refused"
-    assert result.rule == rule, result.error
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), f"{word!r} not in {result.error!r}"
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words, rule=rule)
 
 
-@pytest.mark.parametrize(
-    ("tool", "arguments", "words"),
-    [
-        ("get_product_stock", {"sku": "NOPE-1"}, ["NOPE-1", "find_product"]),
-        ("get_bin", {"bin_code": "Z-99"}, ["Z-99", "list_bins"]),
-        ("get_order", {"order_number": "SO-1"}, ["SO-1", "list_orders"]),
-        ("list_orders", {"customer_id": 42}, ["42", "find_customer"]),
-        ("list_purchase_orders", {"supplier_id": 42}, ["42", "find_supplier"]),
-        ("transfer_stock", {"sku": "TAPE-PKG-48", "from_bin": "A-01", "to_bin": "a-01", "quantity": 1}, ["A-01"]),
-        ("create_purchase_order", {"sku": "LBL-4X6-500", "quantity": 1, "expected": "2026-09-06"}, ["past"]),
-        (
-            "receive_po_line",
-            {"po_number": "PO-1002", "sku": "TAPE-PKG-48", "quantity": 1, "bin_code": "A-01"},
-            ["no line"],
-        ),
-    ],
-)
+BAD_CALLS: list[BadCall] = [
+    ("get_product_stock", {"sku": "NOPE-1"}, ["NOPE-1", "find_product"]),
+    ("get_bin", {"bin_code": "Z-99"}, ["Z-99", "list_bins"]),
+    ("get_order", {"order_number": "SO-1"}, ["SO-1", "list_orders"]),
+    ("list_orders", {"customer_id": 42}, ["42", "find_customer"]),
+    ("list_purchase_orders", {"supplier_id": 42}, ["42", "find_supplier"]),
+    ("transfer_stock", {"sku": "TAPE-PKG-48", "from_bin": "A-01", "to_bin": "a-01", "quantity": 1}, ["A-01"]),
+    ("create_purchase_order", {"sku": "LBL-4X6-500", "quantity": 1, "expected": "2026-09-06"}, ["past"]),
+    (
+        "receive_po_line",
+        {"po_number": "PO-1002", "sku": "TAPE-PKG-48", "quantity": 1, "bin_code": "A-01"},
+        ["no line"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments", "words"), bad_call_cases(BAD_CALLS))
 def test_bad_input_is_an_error_result(episode: Episode, tool: str, arguments: dict[str, Any], words: list[str]) -> None:
-    before = episode.state_hash()
-    result = episode.call(tool, arguments)
-    assert not result.ok and result.rule is None
-    for word in words:
-        assert word.lower() in (result.error or "").lower(), result.error
-    assert episode.state_hash() == before
+    assert_refused(episode, tool, arguments, words)
 
 
 # --- behaviour -----------------------------------------------------------------------------------
@@ -218,8 +189,7 @@ def test_a_partial_receipt_keeps_the_po_open(episode: Episode) -> None:
         "receive_po_line", {"po_number": "PO-1002", "sku": "LIB-18650", "quantity": 25, "bin_code": "H-01"}
     )
     assert last.ok and last.value["po_status"] == "open"  # 75 of 100 cells still outstanding
-    po = next(p for p in episode.view()["purchase_orders"] if p["id"] == 2)
-    assert po["status"] == "open"
+    assert row(episode.view(), "purchase_orders", 2)["status"] == "open"
 
 
 def test_po_status_becomes_received_when_complete(episode: Episode) -> None:
@@ -228,7 +198,7 @@ def test_po_status_becomes_received_when_complete(episode: Episode) -> None:
             "receive_po_line", {"po_number": "PO-1004", "sku": sku, "quantity": qty, "bin_code": where}
         )
         assert result.ok, result.error
-    po = next(p for p in episode.view()["purchase_orders"] if p["id"] == 4)
+    po = row(episode.view(), "purchase_orders", 4)
     assert (po["status"], po["closed"]) == ("received", "2026-09-07")
 
 
@@ -243,30 +213,3 @@ def test_low_stock_report_and_po_numbering(episode: Episode) -> None:
 def test_fully_picked_order_ships(episode: Episode) -> None:
     result = episode.call("ship_order", {"order_number": "SO-5008", "carrier": "DHL"})
     assert result.ok and result.value["shipped_on"] == "2026-09-07"
-
-
-# --- synth ---------------------------------------------------------------------------------------
-
-
-def test_synth_covers_five_mutation_tools(env: Environment) -> None:
-    assert len(STEPS) >= 5
-    assert all(env.tools[name].kind == "mutation" for name in STEPS)
-
-
-@pytest.mark.parametrize("tool", sorted(STEPS))
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_synth_step_succeeds_and_changes_state(episode: Episode, tool: str, seed: int) -> None:
-    rng = random.Random(seed)
-    step = None
-    for _ in range(10):  # a maker may decline a draw (returns None); it must not always
-        step = STEPS[tool](episode.view(), rng)
-        if step is not None:
-            break
-    assert step is not None, f"{tool} found nothing to do on the base state"
-    for lookup in step.lookups:
-        assert episode.call(lookup.tool, lookup.arguments).ok, lookup
-    before = episode.state_hash()
-    result = episode.call(tool, dict(step.arguments))
-    assert result.ok, f"{step.request}: {result.error}"
-    assert episode.state_hash() != before
-    assert step.request
