@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from envfarm import __version__, metrics
 from envfarm.environments import Environment
-from envfarm.episodes import Episode, EpisodeNotFound, EpisodeStore
+from envfarm.episodes import EPISODE_ID_PATTERN, Episode, EpisodeExists, EpisodeNotFound, EpisodeStore
 from envfarm.mcp_server import build_server, current_episode, session_manager
 from envfarm.scenarios import Scenario
 from envfarm.security import guard
@@ -59,7 +59,8 @@ class Farm:
         episode.touch()
         return episode
 
-    def open(self, env_id: str, scenario_id: str | None, seed: int | None) -> Episode:
+    def open(self, env_id: str, scenario_id: str | None, seed: int | None, episode_id: str | None = None) -> Episode:
+        """Open an episode; ``episode_id`` is the caller's choice of id (a router's, so it can hash it first)."""
         env = self.env(env_id)
         if scenario_id is None:
             ids = sorted(env.scenarios)
@@ -73,7 +74,14 @@ class Farm:
                 "delete finished episodes or retry later",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        episode = self.episodes.create(env, scenario, seed)
+        try:
+            episode = self.episodes.create(env, scenario, seed, episode_id)
+        except EpisodeExists:
+            raise HTTPException(
+                409,
+                f"episode {episode_id!r} is already live on this farm; choose another id, "
+                f"or end it first with DELETE /v1/episodes/{episode_id}",
+            ) from None
         log.info("episode opened", extra={"episode_id": episode.id, "env": env.id, "scenario": scenario.id})
         metrics.EPISODES_OPENED.labels(env.id).inc()
         metrics.LIVE_EPISODES.set(len(self.episodes))
@@ -111,6 +119,12 @@ class EpisodeRequest(BaseModel):
     env: str = Field(min_length=1, description="environment id, as in GET /v1/envs", examples=["library"])
     scenario: str | None = Field(None, description="scenario id; the first one (or one picked by seed) if left out")
     seed: int | None = Field(None, description="seed for the tools' randomness; the scenario's own if left out")
+    episode_id: str | None = Field(
+        None,
+        pattern=EPISODE_ID_PATTERN,
+        description="the new episode's id, chosen by the caller (e.g. a router hashing it); a fresh one if left out",
+        examples=["ep_0f3a9c"],
+    )
 
 
 class EpisodeCreated(BaseModel):
@@ -134,7 +148,7 @@ class McpEndpoint:
             episode = self.farm.episodes.get(episode_id)
         except EpisodeNotFound as e:
             response = Response(
-                content=_jsonrpc_error(f"episode {episode_id!r} not found: {e.reason}"),
+                content=jsonrpc_error(f"episode {episode_id!r} not found: {e.reason}"),
                 status_code=404,
                 media_type="application/json",
             )
@@ -147,7 +161,8 @@ class McpEndpoint:
             current_episode.reset(token)
 
 
-def _jsonrpc_error(message: str) -> str:
+def jsonrpc_error(message: str) -> str:
+    """A JSON-RPC error body for an MCP endpoint that cannot serve the request (no such episode, lost worker)."""
     return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}})
 
 
@@ -238,7 +253,7 @@ def create_app(
     @api.post("/v1/episodes", status_code=201, response_model=EpisodeCreated, tags=["episodes"])
     def create_episode(body: EpisodeRequest, request: Request) -> EpisodeCreated:
         """Open an isolated episode of a scenario; connect an MCP client to ``mcp_url``."""
-        episode = farm.open(body.env, body.scenario, body.seed)
+        episode = farm.open(body.env, body.scenario, body.seed, body.episode_id)
         return EpisodeCreated(
             episode_id=episode.id,
             env=episode.env.id,

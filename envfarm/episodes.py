@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import secrets
 import sqlite3
 import time
@@ -211,6 +212,23 @@ class EpisodeNotFound(KeyError):
         self.reason = reason
 
 
+EPISODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+"""What an episode id may be: safe in a URL path and a log line, short enough to hash and index."""
+
+
+def new_episode_id() -> str:
+    """A fresh random episode id (``ep_`` + 24 hex digits), the one way ids are minted (farm and router)."""
+    return "ep_" + secrets.token_hex(12)
+
+
+class EpisodeExists(ValueError):
+    """A caller chose an id that a live episode already has."""
+
+    def __init__(self, episode_id: str) -> None:
+        super().__init__(f"episode {episode_id!r} is already live")
+        self.episode_id = episode_id
+
+
 class EpisodeStore:
     """The live episodes of one process, by id."""
 
@@ -218,9 +236,23 @@ class EpisodeStore:
         self._episodes: dict[str, Episode] = {}
         self._ended: dict[str, str] = {}
 
-    def create(self, env: Environment, scenario: Scenario, seed: int | None = None) -> Episode:
-        episode = Episode(env, scenario, "ep_" + secrets.token_hex(12), seed)
+    def create(
+        self, env: Environment, scenario: Scenario, seed: int | None = None, episode_id: str | None = None
+    ) -> Episode:
+        """Open an episode under a fresh id, or under ``episode_id`` (chosen by a client or a router).
+
+        A chosen id must match :data:`EPISODE_ID_PATTERN` and not be live (:class:`EpisodeExists`); the id of
+        an ended episode may be used again.
+        """
+        if episode_id is None:
+            episode_id = new_episode_id()
+        elif not re.fullmatch(EPISODE_ID_PATTERN, episode_id):
+            raise ValueError(f"episode id {episode_id!r} does not match {EPISODE_ID_PATTERN}")
+        elif episode_id in self._episodes:
+            raise EpisodeExists(episode_id)
+        episode = Episode(env, scenario, episode_id, seed)
         self._episodes[episode.id] = episode
+        self._ended.pop(episode.id, None)
         return episode
 
     def get(self, episode_id: str) -> Episode:

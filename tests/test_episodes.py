@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeNotFound, EpisodeStore
+from envfarm.episodes import (
+    EPISODE_ID_PATTERN,
+    Episode,
+    EpisodeExists,
+    EpisodeNotFound,
+    EpisodeStore,
+    new_episode_id,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +101,21 @@ def test_deleted_episode_says_why(notes: Environment) -> None:
     with pytest.raises(EpisodeNotFound) as info:
         store.get("ep_never")
     assert info.value.reason == "no such episode in this farm process"
+
+
+def test_chosen_ids_are_checked_and_unique_among_live_episodes(notes: Environment) -> None:
+    store = EpisodeStore()
+    scenario = notes.scenarios["file-two"]
+    episode = store.create(notes, scenario, episode_id="agent-1")
+    assert episode.id == "agent-1" and store.get("agent-1") is episode
+    with pytest.raises(EpisodeExists):
+        store.create(notes, scenario, episode_id="agent-1")
+    with pytest.raises(ValueError, match="does not match"):
+        store.create(notes, scenario, episode_id="../agent-1")
+    store.delete("agent-1")
+    assert store.create(notes, scenario, episode_id="agent-1").id == "agent-1"  # an ended id is free again
+    assert re.fullmatch(EPISODE_ID_PATTERN, new_episode_id())
+    store.close_all()
 
 
 def test_values_sqlite_cannot_store_are_invalid_arguments(notes: Environment) -> None:

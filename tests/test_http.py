@@ -48,6 +48,38 @@ def test_episode_lifecycle(farm: Farm) -> None:
         assert gone.json()["detail"] == f"episode {body['episode_id']!r} not found: episode was deleted"
 
 
+def test_caller_chosen_episode_id(farm: Farm) -> None:
+    """A router (or a trainer) may name the episode; an id in use is 409, an ended one may be used again."""
+    with farm.client() as c:
+        created = c.post("/v1/episodes", json={"env": "notes", "episode_id": "run7-agent3_ep-12"})
+        assert created.status_code == 201
+        body = created.json()
+        assert body["episode_id"] == "run7-agent3_ep-12"
+        assert body["mcp_url"] == f"{farm.url}/episodes/run7-agent3_ep-12/mcp"
+        assert c.get("/v1/episodes/run7-agent3_ep-12/state").status_code == 200
+        again = c.post("/v1/episodes", json={"env": "notes", "episode_id": "run7-agent3_ep-12"})
+        assert again.status_code == 409
+        assert again.json()["detail"] == (
+            "episode 'run7-agent3_ep-12' is already live on this farm; choose another id, "
+            "or end it first with DELETE /v1/episodes/run7-agent3_ep-12"
+        )
+        assert c.delete("/v1/episodes/run7-agent3_ep-12").status_code == 204
+        reused = c.post("/v1/episodes", json={"env": "notes", "episode_id": "run7-agent3_ep-12"})
+        assert reused.status_code == 201
+        assert c.get("/v1/episodes/run7-agent3_ep-12").json()["calls"] == 0
+        c.delete("/v1/episodes/run7-agent3_ep-12")
+        minted = c.post("/v1/episodes", json={"env": "notes", "episode_id": None}).json()["episode_id"]
+        assert minted.startswith("ep_") and len(minted) == 27
+
+
+@pytest.mark.parametrize("bad", ["", "-lead", "_lead", "a/b", "a b", "é", "a" * 65, "x\n", 12, ["x"]])
+def test_bad_episode_ids_are_422(farm: Farm, bad: object) -> None:
+    with farm.client() as c:
+        r = c.post("/v1/episodes", json={"env": "notes", "episode_id": bad})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "episode_id"]]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "detail"),
     [
