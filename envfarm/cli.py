@@ -182,6 +182,55 @@ def validator(
 
 
 @app.command()
+def router(
+    worker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker",
+            envvar="ENVFARM_WORKERS",
+            help="A worker's base URL, e.g. http://10.0.0.5:8000 (repeat the flag; comma-separated in the variable).",
+        ),
+    ] = None,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ENVFARM_PORT", help="Port to bind.")] = 8080,
+    token: Token = None,
+    allow_host: AllowHost = None,
+    worker_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENVFARM_WORKER_TOKEN",
+            help="Bearer token to send to the workers (default: pass on the client's Authorization header).",
+        ),
+    ] = None,
+    health_interval: Annotated[
+        float, typer.Option(envvar="ENVFARM_HEALTH_INTERVAL", help="Seconds between probes of each worker's /healthz.")
+    ] = 2.0,
+    timeout: Annotated[
+        float, typer.Option(envvar="ENVFARM_UPSTREAM_TIMEOUT", help="Seconds to wait for a worker's answer.")
+    ] = 300.0,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+    max_body_bytes: MaxBody = 16 * 2**20,
+) -> None:
+    """Route to many `envfarm serve` workers: each episode's requests go to the worker that holds it
+    (consistent hashing of the episode id), everything else to any worker that answers."""
+    import uvicorn
+
+    from envfarm.router import create_router_app
+
+    urls = [url for value in worker or [] for url in value.replace(",", " ").split()]
+    settings = _settings(host, port, token, allow_host, max_body_bytes)
+    try:
+        api = create_router_app(urls, settings, worker_token, health_interval, timeout)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    logs.configure(log_level, log_format)
+    err.print(f"envfarm router on http://{host}:{port} over {len(set(urls))} worker(s): {', '.join(urls)}")
+    uvicorn.run(api, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+@app.command()
 def score(
     files: Annotated[list[Path], typer.Argument(help="JSON or JSONL files of {env, scenario, trajectory} records.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the score responses as JSON lines.")] = False,

@@ -34,6 +34,7 @@ HERE = Path(__file__).parent
         ),
         ("bench_catalog.py", ["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),
         ("bench_rollout.py", [], ["| in flight | episodes |", "episodes/s"]),
+        ("bench_router.py", [], ["| client | N | path |", "| raw | 4 | router |", "throughput ratio"]),
         (
             "bench_generate.py",
             [],

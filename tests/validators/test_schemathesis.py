@@ -1,4 +1,4 @@
-"""Bad input never gives a 500: schemathesis fuzzes the farm's and the validator's OpenAPI schemas."""
+"""Bad input never gives a 500: schemathesis fuzzes the farm's and the validator's OpenAPI schemas, and the router."""
 
 from __future__ import annotations
 
@@ -50,3 +50,18 @@ def test_validator_api_has_no_server_errors(farm: Farm, tmp_path: Path, with_far
     finally:
         stop_farm(validator)
     assert run.returncode == 0, run.stdout[-4000:]
+
+
+def test_router_has_no_server_errors(farm: Farm, tmp_path: Path) -> None:
+    """The workers' API fuzzed through `envfarm router` (its /openapi.json is a worker's): still never a 500."""
+    second = start_farm()
+    try:
+        router = start_farm("--worker", farm.url, "--worker", second.url, command="router")
+        try:
+            run = fuzz(router.url, tmp_path)
+        finally:
+            stop_farm(router)
+    finally:
+        stop_farm(second)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout.split("SUMMARY")[-1]
