@@ -334,9 +334,9 @@ class Router:
     async def open_episode(self, request: Request) -> Response:
         """``POST /v1/episodes``: fix the id first (the caller's or a fresh one), then send it to the id's worker.
 
-        A minted id is drawn again when it falls on a worker known to be down, or one that
-        refuses the connection (so the episode surely was not opened there); a caller's id
-        has exactly one worker, reachable or not.
+        A minted id is drawn again when it falls on a worker known to be down, one that
+        refuses the connection (so the episode surely was not opened there), or one at its
+        episode cap (503); a caller's id has exactly one worker, reachable or not.
         """
         body = await request.body()
         try:
@@ -360,6 +360,7 @@ class Router:
                 raise HTTPException(502, message, headers={"x-envfarm-worker": worker.url}) from None
             return self.created(request, answer, worker)
         tried: list[str] = []
+        full: tuple[httpx.Response, Worker] | None = None
         for _ in range(len(self.workers)):
             episode_id, worker = self.mint(avoid=tried)
             data["episode_id"] = episode_id
@@ -374,7 +375,13 @@ class Router:
                     f"it may have been opened there: check GET /v1/episodes/{episode_id} before opening another"
                 )
                 raise HTTPException(502, message, headers={"x-envfarm-worker": worker.url}) from None
+            if answer.status_code == 503:  # that worker is at its episode cap: a fresh id on another one may fit
+                tried.append(worker.url)
+                full = (answer, worker)
+                continue
             return self.created(request, answer, worker)
+        if full is not None:  # every worker tried was full or down: the last full one's 503 and Retry-After
+            return self.reply(*full)
         raise HTTPException(503, f"no worker could be reached: {', '.join(tried)}", headers={"Retry-After": "5"})
 
     def mint(self, avoid: Sequence[str]) -> tuple[str, Worker]:

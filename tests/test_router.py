@@ -88,8 +88,8 @@ def test_a_ring_needs_a_worker() -> None:
 class Fleet:
     """Two workers and a router over them."""
 
-    def __init__(self, *router_args: str) -> None:
-        self.workers = [start_farm(ENV), start_farm(ENV)]
+    def __init__(self, *router_args: str, worker_args: tuple[tuple[str, ...], ...] = ((), ())) -> None:
+        self.workers = [start_farm(ENV, *args) for args in worker_args]
         try:
             self.router = start_router(self.worker_urls, *router_args)
         except Exception:
@@ -369,6 +369,23 @@ async def test_a_lost_workers_episodes_answer_502_naming_it_and_the_others_go_on
             assert described[lost]["healthy"] is False and "ConnectError" in described[lost]["error"]
             assert described[alive]["healthy"] is True
             assert router.get("/healthz").status_code == 200
+    finally:
+        fleet.close()
+
+
+def test_a_full_worker_sends_new_episodes_to_another_and_all_full_is_the_workers_503() -> None:
+    fleet = Fleet(worker_args=(("--max-episodes", "1"), ("--max-episodes", "8")))
+    try:
+        full, roomy = fleet.worker_urls
+        assert httpx.post(f"{full}/v1/episodes", json={"env": ENV}, timeout=10).status_code == 201
+        with fleet.router.client() as router:
+            for _ in range(8):  # with random ids, about half would fall on the full worker
+                r = router.post("/v1/episodes", json={"env": ENV})
+                assert r.status_code == 201, r.text
+                assert r.headers["x-envfarm-worker"] == roomy
+            refused = router.post("/v1/episodes", json={"env": ENV})
+        assert refused.status_code == 503 and refused.headers["retry-after"]
+        assert "live episodes" in refused.json()["detail"]
     finally:
         fleet.close()
 
