@@ -56,12 +56,12 @@ def _alarm(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def timed_call(episode: Episode, tool: str, arguments: dict[str, Any], seconds: float = CALL_SECONDS) -> ToolResult:
+def timed_call(episode: Episode, tool: str, arguments: dict[str, Any], seconds: float | None = None) -> ToolResult:
     """``episode.call`` with a time limit: generated code that never returns becomes a crash result.
 
     The call is synchronous (no await inside), so the alarm can only interrupt the tool itself.
     """
-    with _alarm(seconds):
+    with _alarm(CALL_SECONDS if seconds is None else seconds):
         return episode.call(tool, arguments)
 
 

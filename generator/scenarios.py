@@ -16,13 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from envfarm.environments import Environment
+from envfarm.episodes import Episode
 from envfarm.scenarios import Scenario, build_database
 from envfarm.validators.gate import gate_scenario
 from envfarm.validators.scoring import CheckRunner
 
 from . import answers, prompts
 from .asking import Asker, Problem, Rejected, Tally
-from .probe import broken_invariants
+from .probe import broken_invariants, timed_call
 from .skeletons import Skeleton, _clock
 
 
@@ -107,6 +108,7 @@ async def check_scenario(
         raise Problem("\n".join(f"- {p}" for p in problems))
     env.scenarios[sid] = scenario
     try:
+        _run_oracle_with_time_limits(env, scenario)
         broken = [
             rule for rule, error in await broken_invariants(runner, invariants, env.initial_view(sid)) if not error
         ]
@@ -122,6 +124,19 @@ async def check_scenario(
         raise
     scenario.gate = report.numbers
     return scenario
+
+
+def _run_oracle_with_time_limits(env: Environment, scenario: Scenario) -> None:
+    """Run the oracle once with per-call time limits, so a generated tool that never returns on this
+    path is a problem sent back, not a hung gate (the gate itself replays without them)."""
+    episode = Episode(env, scenario, "oracle-check", scenario.seed)
+    try:
+        for i, call in enumerate(scenario.oracle):
+            result = timed_call(episode, call.tool, call.arguments)
+            if result.crashed:
+                raise Problem(f"- oracle step {i} ({call.tool}) crashes the tool: {result.error}")
+    finally:
+        episode.close()
 
 
 def _free_id(wanted: str, env: Environment) -> str:

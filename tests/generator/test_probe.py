@@ -71,3 +71,20 @@ def test_a_generated_tool_that_never_returns_is_a_crash_not_a_hang(tmp_path: Pat
     result = timed_call(episode, "find_member", {"name": "Maya Chen"}, seconds=0.2)
     assert result.crashed and "ToolTimeout" in (result.error or "") and "endless loop" in (result.error or "")
     assert timed_call(episode, "find_classes", {"city": "New York"}).ok  # the episode goes on
+
+
+async def test_an_oracle_through_a_tool_that_never_returns_is_sent_back(
+    tmp_path: Path, pool: SandboxPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envfarm.generator import probe as probe_module
+    from envfarm.generator.asking import Problem
+    from envfarm.generator.scenarios import check_scenario
+    from tests.generator.recording import SCENARIO_1
+
+    monkeypatch.setattr(probe_module, "CALL_SECONDS", 0.2)
+    mine = "    mine = \"SELECT 1 FROM bookings WHERE class_id = ? AND member_id = ? AND status = 'booked'\"\n"
+    looping = TOOLS_PY.replace(mine, "    while True:\n        pass\n")  # in book_class only
+    env = build(tmp_path, looping, "probe_oracle_loop")
+    with pytest.raises(Problem, match=r"oracle step 1 \(book_class\) crashes the tool: .*ToolTimeout"):
+        await check_scenario(SCENARIO_1, env, INVARIANTS, pool)
+    assert "morning-yoga-brooklyn" not in env.scenarios  # a refused scenario is not kept
