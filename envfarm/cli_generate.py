@@ -67,17 +67,14 @@ def _run(
 ) -> None:
     """Build the run, execute one stage (or all) with progress bars, print where the report is."""
     from envfarm.generator.pipeline import Options, Run
-    from envfarm.llm import LLM, LLMError, MissingCredentials, make_provider
+    from envfarm.llm import LLM, LLMError, make_provider
     from envfarm.validators.sandbox import SandboxPool
 
     try:
         llm_provider = make_provider(
             provider, model=model, base_url=base_url, recording=recording, price_in=price_in, price_out=price_out
         )
-    except MissingCredentials as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    except (LLMError, ValueError) as e:
+    except (LLMError, ValueError) as e:  # MissingCredentials among them: no key for a provider that needs one
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
     opts = Options(**options)

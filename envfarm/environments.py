@@ -83,6 +83,21 @@ class Environment:
             self._keys = {name: [c.name for c in table.primary_key.columns] for name, table in tables}
         return self._keys
 
+    def add_scenario(self, scenario: Scenario) -> None:
+        """Register a scenario made at run time (the generator's), replacing any of the same id.
+
+        Its snapshot and initial view are built afresh on first use: a cached one may belong to
+        an earlier scenario that had the same id and another inline state.
+        """
+        self.remove_scenario(scenario.id)
+        self.scenarios[scenario.id] = scenario
+
+    def remove_scenario(self, scenario_id: str) -> None:
+        """Forget a run-time scenario and whatever was cached for its inline state."""
+        self.scenarios.pop(scenario_id, None)
+        self._snapshots.pop(f"scenario:{scenario_id}", None)
+        self._initial_views.pop(f"scenario:{scenario_id}", None)
+
     def initial_rows(self, scenario: Scenario) -> dict[str, list[dict[str, Any]]]:
         """The rows a scenario starts from (its inline state or a shared state file)."""
         if isinstance(scenario.state, dict):

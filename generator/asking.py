@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from envfarm.llm import LLM, Request, Response
+from envfarm.llm import LLM, Ledger, Request, Response
 
 T = TypeVar("T")
 
@@ -48,44 +48,32 @@ class Rejected(Exception):
 
 @dataclass
 class Tally:
-    """What one item (an environment, a scenario) cost: calls, tokens, dollars, repairs."""
+    """What one item (an environment, a scenario) cost: the answers it used, per stage, and its repairs.
 
-    calls: int = 0
-    cached: int = 0
+    The counting is the LLM layer's ``Ledger``; the run's own ledger counts the same answers per stage.
+    """
+
+    ledger: Ledger = field(default_factory=Ledger)
     repairs: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    by_stage: dict[str, int] = field(default_factory=dict)
 
     def add(self, request: Request, response: Response) -> None:
-        self.calls += 1
-        self.cached += int(response.cached)
-        usage = response.usage
-        self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
-        self.output_tokens += usage.output_tokens
-        self.cost_usd += response.cost_usd
-        self.by_stage[request.stage] = self.by_stage.get(request.stage, 0) + 1
+        self.ledger.answer(request.stage, response)
 
     def merge(self, other: Tally) -> None:
-        self.calls += other.calls
-        self.cached += other.cached
+        for stage, totals in other.ledger.stages.items():
+            self.ledger.stage(stage).add(totals)
         self.repairs += other.repairs
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cost_usd += other.cost_usd
-        for stage, n in other.by_stage.items():
-            self.by_stage[stage] = self.by_stage.get(stage, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
+        t = self.ledger.totals()
         return {
-            "calls": self.calls,
-            "cached": self.cached,
+            "calls": t.calls,
+            "cached": t.cached,
             "repairs": self.repairs,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "by_stage": dict(sorted(self.by_stage.items())),
+            "input_tokens": t.input_tokens + t.cache_read_tokens + t.cache_write_tokens,
+            "output_tokens": t.output_tokens,
+            "cost_usd": round(t.cost_usd, 6),
+            "by_stage": {stage: totals.calls for stage, totals in sorted(self.ledger.stages.items())},
         }
 
 

@@ -101,9 +101,7 @@ def scratch_scenario(env: Environment, rows: dict[str, list[dict[str, Any]]], cl
         checks=[Check(id="none", description="placeholder", code="def check(initial, final):\n    return True")],
         oracle=[Call(tool=next(iter(env.tools)))],
     )
-    env.scenarios[sid] = scenario
-    env._snapshots.pop(f"scenario:{sid}", None)
-    env._initial_views.pop(f"scenario:{sid}", None)
+    env.add_scenario(scenario)
     return scenario
 
 
@@ -172,7 +170,7 @@ async def probe(
     finally:
         quiet.setLevel(level)
         episode.close()
-        env.scenarios.pop(scenario.id, None)
+        env.remove_scenario(scenario.id)
     return report
 
 

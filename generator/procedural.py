@@ -220,10 +220,10 @@ async def synthesize(
             checks=checks_from_changes(changes, env.keys()),
             oracle=oracle,
         )
-        env.scenarios[scenario.id] = scenario  # the gate replays it like any scenario of the env
+        env.add_scenario(scenario)  # the gate replays it like any scenario of the env
         report = await gate_scenario(env, scenario, runner)
         if not report.passed:
-            del env.scenarios[scenario.id]
+            env.remove_scenario(scenario.id)
             stats["gate_failed"] += 1
             continue
         scenario.gate = report.numbers

@@ -21,10 +21,10 @@ from envfarm.scenarios import Scenario, build_database
 from envfarm.validators.gate import gate_scenario
 from envfarm.validators.scoring import CheckRunner
 
-from . import answers, prompts
+from . import prompts, schemas
 from .asking import Asker, Problem, Rejected, Tally
 from .probe import broken_invariants, timed_call
-from .skeletons import Skeleton, _clock
+from .skeletons import Skeleton, parse_clock
 
 
 @dataclass
@@ -57,7 +57,7 @@ async def write_scenarios_for(
                 stage="scenario",
                 system=prompts.SCENARIO_SYSTEM,
                 prompt=prompts.scenario_prompt(env.id, manifest, models_py, skeleton.sample, index, count, done),
-                schema=answers.SCENARIO,
+                schema=schemas.SCENARIO,
                 schema_name="submit_scenario",
                 accept=accept,
             )
@@ -81,7 +81,7 @@ async def check_scenario(
                 "id": sid,
                 "task": data["task"],
                 "state": data["state"],
-                "clock": _clock(data["clock"]),
+                "clock": parse_clock(data["clock"]),
                 "checks": data["checks"],
                 "oracle": data["oracle"],
             }
@@ -106,7 +106,7 @@ async def check_scenario(
         problems.append(str(e))
     if problems:
         raise Problem("\n".join(f"- {p}" for p in problems))
-    env.scenarios[sid] = scenario
+    env.add_scenario(scenario)
     try:
         _run_oracle_with_time_limits(env, scenario)
         broken = [
@@ -118,9 +118,7 @@ async def check_scenario(
         if not report.passed:
             raise Problem("The quality gate refused it:\n" + "\n".join(f"- {r}" for r in report.reasons))
     except BaseException:
-        del env.scenarios[sid]
-        env._snapshots.pop(f"scenario:{sid}", None)
-        env._initial_views.pop(f"scenario:{sid}", None)
+        env.remove_scenario(sid)
         raise
     scenario.gate = report.numbers
     return scenario

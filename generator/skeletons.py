@@ -22,7 +22,7 @@ from envfarm.scenarios import build_database
 from envfarm.state import diff
 from envfarm.validators.scoring import CheckRunner
 
-from . import answers, prompts
+from . import prompts, schemas
 from .asking import Asker, Problem, Rejected, Tally, at_once
 from .codegate import gate_source
 from .packages import load, write_skeleton, write_state
@@ -69,7 +69,7 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
             stage="skeleton.design",
             system=prompts.DESIGN_SYSTEM,
             prompt=prompts.design_prompt(topic.id, topic.title, topic.description, topic.tasks),
-            schema=answers.DESIGN,
+            schema=schemas.DESIGN,
             schema_name="submit_design",
             accept=at_once(check_design),
         )
@@ -93,7 +93,7 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
                 stage="skeleton.code",
                 system=prompts.CODE_SYSTEM,
                 prompt=code_turns,
-                schema=answers.CODE,
+                schema=schemas.CODE,
                 schema_name="submit_code",
                 accept=accept_code,
                 max_tokens=16000,
@@ -104,7 +104,7 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
                     stage="skeleton.state",
                     system=prompts.STATE_SYSTEM,
                     prompt=prompts.state_prompt(topic.id, code["models_py"], rules),
-                    schema=answers.STATE,
+                    schema=schemas.STATE,
                     schema_name="submit_state",
                     accept=lambda data, env=env: check_state(data, env, invariants, runner),  # type: ignore[misc]
                 )
@@ -216,7 +216,7 @@ async def check_state(
     data: dict[str, Any], env: Environment, invariants: dict[str, str], runner: CheckRunner
 ) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """The sample state builds (types, required columns, foreign keys) and every invariant holds on it."""
-    clock = _clock(data["clock"])
+    clock = parse_clock(data["clock"])
     try:
         build_database(env.metadata, env.models, data["state"], "state")
     except ValueError as e:
@@ -225,7 +225,7 @@ async def check_state(
     try:
         view = env.initial_view(scenario.id)
     finally:
-        env.scenarios.pop(scenario.id, None)
+        env.remove_scenario(scenario.id)
     broken = await broken_invariants(runner, invariants, view)
     false = [rule for rule, error in broken if error is None]
     for rule, error in broken:
@@ -246,7 +246,7 @@ async def _tester_checker(
         stage="skeleton.tester",
         system=prompts.TESTER_SYSTEM,
         prompt=prompts.tester_prompt(env.id, env.manifest(), rows),
-        schema=answers.TEST_PLAN,
+        schema=schemas.TEST_PLAN,
         schema_name="submit_test_plan",
         accept=at_once(lambda data: data),
     )
@@ -270,7 +270,7 @@ async def _tester_checker(
             )
     finally:
         episode.close()
-        env.scenarios.pop(scenario.id, None)
+        env.remove_scenario(scenario.id)
 
     async def accept_verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
         judged = {v["index"] for v in data["verdicts"]}
@@ -284,14 +284,15 @@ async def _tester_checker(
         stage="skeleton.checker",
         system=prompts.CHECKER_SYSTEM,
         prompt=prompts.checker_prompt(env.id, env.manifest()["rules"], runs),
-        schema=answers.VERDICTS,
+        schema=schemas.VERDICTS,
         schema_name="submit_verdicts",
         accept=accept_verdicts,
     )
     return verdicts, runs
 
 
-def _clock(text: str) -> str:
+def parse_clock(text: str) -> str:
+    """An LLM's clock as ISO 8601 with its UTC offset, or a Problem saying what a clock looks like."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

@@ -16,7 +16,7 @@ from typing import Any
 
 from envfarm.environments import ENV_ID_PATTERN, bundled
 
-from . import answers, prompts
+from . import prompts, schemas
 from .asking import Asker, Problem, Tally
 from .dedupe import Embedder, group_near_duplicates
 from .skeletons import Topic
@@ -67,7 +67,7 @@ async def judge(asker: Asker, tally: Tally, tasks: list[dict[str, str]]) -> list
             stage="topics",
             system=prompts.TOPICS_SYSTEM,
             prompt=prompts.topics_prompt(batch),
-            schema=answers.JUDGEMENTS,
+            schema=schemas.JUDGEMENTS,
             schema_name="submit_judgements",
             accept=accept,
         )

@@ -92,7 +92,7 @@ class Fleet:
         self.workers = [start_farm(ENV, *args) for args in worker_args]
         try:
             self.router = start_router(self.worker_urls, *router_args)
-        except Exception:
+        except BaseException:  # a router that failed to start: stop the workers already started
             self.close()
             raise
         self.ring = HashRing(self.worker_urls)
