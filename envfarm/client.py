@@ -1,6 +1,6 @@
 """A Python client for a farm: open episodes, call their tools over MCP, read state, score.
 
-Async first (``AsyncFarm``), with a blocking twin (``Farm``) for scripts and
+Async first (``AsyncFarm``), with a blocking twin (``BlockingFarm``) for scripts and
 trainers that are not async. An episode is a context manager: leaving it
 deletes the episode on the farm. ``GymEpisode`` wraps one in the Gymnasium
 shape (``reset()``, ``step()``) for RL loops::
@@ -25,11 +25,13 @@ from typing import Any, Literal, TypeVar
 import httpx
 from mcp import Client
 
+from envfarm.core.errors import EnvfarmError
+
 Shape = Literal["mcp", "anthropic", "openai"]
 T = TypeVar("T")
 
 
-class FarmError(RuntimeError):
+class FarmError(EnvfarmError):
     """The farm refused a request; ``status`` is the HTTP status and the message its reason."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -38,7 +40,7 @@ class FarmError(RuntimeError):
 
 
 @dataclass
-class ToolResult:
+class CallResult:
     """What a tool call gave the agent."""
 
     text: str
@@ -135,11 +137,11 @@ class AsyncEpisode:
             ]
         return [t.model_dump(by_alias=True, exclude_none=True) for t in listed]
 
-    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> ToolResult:
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> CallResult:
         """Call a tool over MCP; a refused call is a result with ``is_error``, not an exception."""
         result = await self._client().call_tool(tool, arguments or {})
         text = "".join(getattr(block, "text", "") for block in result.content)
-        return ToolResult(text=text, is_error=bool(result.is_error), structured=result.structured_content)
+        return CallResult(text=text, is_error=bool(result.is_error), structured=result.structured_content)
 
     async def state(self) -> dict[str, Any]:
         return dict(await self.farm.request("GET", f"/v1/episodes/{self.id}/state"))
@@ -192,7 +194,7 @@ class _Loop:
         self.thread.join(timeout=5)
 
 
-class Farm:
+class BlockingFarm:
     """The blocking client: the same calls as ``AsyncFarm``, without ``await``."""
 
     def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60) -> None:
@@ -202,8 +204,8 @@ class Farm:
     def envs(self) -> list[dict[str, Any]]:
         return self._loop.run(self._farm.envs())
 
-    def episode(self, env: str, scenario: str | None = None, seed: int | None = None) -> Episode:
-        return Episode(self._loop, self._farm.episode(env, scenario, seed))
+    def episode(self, env: str, scenario: str | None = None, seed: int | None = None) -> BlockingEpisode:
+        return BlockingEpisode(self._loop, self._farm.episode(env, scenario, seed))
 
     def score(self, env: str, scenario: str, trajectory: Any) -> dict[str, Any]:
         return self._loop.run(self._farm.score(env, scenario, trajectory))
@@ -212,7 +214,7 @@ class Farm:
         self._loop.run(self._farm.aclose())
         self._loop.stop()
 
-    def __enter__(self) -> Farm:
+    def __enter__(self) -> BlockingFarm:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -223,7 +225,7 @@ async def _make_farm(url: str, token: str | None, timeout: float) -> AsyncFarm:
     return AsyncFarm(url, token, timeout)  # built on the loop's thread, where it will be used
 
 
-class Episode:
+class BlockingEpisode:
     """The blocking twin of ``AsyncEpisode``.
 
     The MCP session lives in one task on the client's loop from open to close
@@ -245,7 +247,7 @@ class Episode:
     def task(self) -> str:
         return self._episode.task
 
-    def open(self) -> Episode:
+    def open(self) -> BlockingEpisode:
         self._loop.run(self._start())
         return self
 
@@ -285,7 +287,7 @@ class Episode:
     def tools(self, shape: Shape = "mcp") -> list[dict[str, Any]]:
         return self._ask(lambda: self._episode.tools(shape))
 
-    def call(self, tool: str, arguments: dict[str, Any] | None = None) -> ToolResult:
+    def call(self, tool: str, arguments: dict[str, Any] | None = None) -> CallResult:
         return self._ask(lambda: self._episode.call(tool, arguments))
 
     def state(self) -> dict[str, Any]:
@@ -306,7 +308,7 @@ class Episode:
 
         self._loop.run(stop())
 
-    def __enter__(self) -> Episode:
+    def __enter__(self) -> BlockingEpisode:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:

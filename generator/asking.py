@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from envfarm.llm import LLM, Ledger, Request, Response
+from envfarm.generator.llm import LLM, Ledger, Request, Response
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ ALLOWED_IMPORTS = {
     "enum",
     "sqlmodel",
     "sqlalchemy.orm",
-    "envfarm.tools",
+    "envfarm.core.tools",
 }
 FORBIDDEN_NAMES = {
     "eval",

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from envfarm.environments import SERVERS_PACKAGE, Environment, load_environment, write_manifest
-from envfarm.scenarios import Scenario
+from envfarm.core.environments import SERVERS_PACKAGE, Environment, load_environment, write_manifest
+from envfarm.core.scenarios import Scenario
 
 MAIN = '''"""`python -m envfarm.servers.{env}` serves the {env} environment (= `envfarm serve {env}`)."""
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envfarm.llm import LLM, BudgetExceeded
+from envfarm.generator.llm import LLM, BudgetExceeded
 from envfarm.validators.scoring import CheckRunner
 
 from .asking import Asker, Tally

@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from envfarm.environments import Environment
-from envfarm.episodes import Episode, ToolResult
-from envfarm.scenarios import Call, Check, Scenario
-from envfarm.state import StateView
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode, ToolResult
+from envfarm.core.scenarios import Call, Check, Scenario
+from envfarm.core.state import StateView
 from envfarm.validators.scoring import CheckRunner
 
 ODD_STRINGS = ["", "no-such-thing", "Zoë Ω 東京", "2099-12-31", "0"]
@@ -139,7 +139,7 @@ async def probe(
     rng = random.Random(seed)
     report = ProbeReport()
     tools = sorted(env.tools)
-    quiet = logging.getLogger("envfarm.episodes")
+    quiet = logging.getLogger("envfarm.core.episodes")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # crashes are the finding here, not noise for the log
     try:

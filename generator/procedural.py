@@ -1,11 +1,9 @@
 """Procedural scenarios: random valid tool walks become oracles, their state diffs become checks.
 
 No LLM is involved. An environment opts in with a ``synth.py`` module holding
-``STEPS``: for each mutation tool, a function ``(state, rng) -> Step | None``
-that picks valid arguments from the current state view (``{table: [rows]}``),
-says the request the way a user would (names and dates, never internal ids),
-and lists the lookups an agent has to make first to find what the request names.
-It returns None when the state offers nothing to do with that tool.
+``STEPS``: for each mutation tool, a :data:`~envfarm.core.synth.StepMaker` that
+picks valid arguments from the current state and says the request as a user would
+(see :mod:`envfarm.core.synth`, which is all an environment imports for it).
 """
 
 from __future__ import annotations
@@ -13,29 +11,17 @@ from __future__ import annotations
 import importlib
 import json
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envfarm.environments import Environment
-from envfarm.episodes import Episode
-from envfarm.scenarios import Call, Check, Scenario
-from envfarm.state import StateView, canonical_json
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode
+from envfarm.core.scenarios import Call, Check, Scenario
+from envfarm.core.state import canonical_json
+from envfarm.core.synth import StepMaker
 from envfarm.validators.gate import gate_scenario
 from envfarm.validators.scoring import CheckRunner
-
-
-@dataclass
-class Step:
-    """One mutation of a walk, as a user would ask for it."""
-
-    arguments: dict[str, object]
-    request: str
-    lookups: list[Call] = field(default_factory=list)
-
-
-StepMaker = Callable[[StateView, random.Random], Step | None]
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ values as `str | None = None`).
 
     from typing import Any
 
-    from envfarm.tools import ToolContext, ToolError, tool
+    from envfarm.core.tools import ToolContext, ToolError, tool
 
 
     @tool(kind="mutation")
@@ -127,7 +127,7 @@ Rules for tools.py:
   format values into SQL.
 - Time: `ctx.today` (YYYY-MM-DD) and `ctx.days_from_today(n)` give the
   scenario's frozen date; `ctx.now` is a datetime. Never read the wall clock.
-  `parse_date(value, "what")` from envfarm.tools parses a YYYY-MM-DD argument
+  `parse_date(value, "what")` from envfarm.core.tools parses a YYYY-MM-DD argument
   or raises a ToolError naming it.
 - A broken precondition or a rule violation raises `ToolError(message,
   rule="rule-id")` with a message that says what was wrong; nothing else may
@@ -136,7 +136,7 @@ Rules for tools.py:
   back by the runtime.
 - Return JSON-serialisable values (dicts, lists, str, int, float, bool, None).
 - Allowed imports: typing, datetime, math, re, json, decimal, enum, sqlmodel,
-  sqlalchemy.orm (registry), envfarm.tools. No file, network, process or
+  sqlalchemy.orm (registry), envfarm.core.tools. No file, network, process or
   introspection access (open, eval, exec, getattr, dunder attributes ...), no
   global state, nothing executed at import time but definitions.
 """

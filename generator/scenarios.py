@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from envfarm.environments import Environment
-from envfarm.episodes import Episode
-from envfarm.scenarios import Scenario, build_database
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode
+from envfarm.core.scenarios import Scenario, build_database
 from envfarm.validators.gate import gate_scenario
 from envfarm.validators.scoring import CheckRunner
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from envfarm.environments import Environment, PackageError
-from envfarm.episodes import Episode
-from envfarm.scenarios import build_database
-from envfarm.state import diff
+from envfarm.core.environments import Environment, PackageError
+from envfarm.core.episodes import Episode
+from envfarm.core.scenarios import build_database
+from envfarm.core.state import diff
 from envfarm.validators.scoring import CheckRunner
 
 from . import prompts, schemas

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from envfarm.environments import ENV_ID_PATTERN, bundled
+from envfarm.core.environments import ENV_ID_PATTERN, bundled
 
 from . import prompts, schemas
 from .asking import Asker, Problem, Tally

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 import envfarm.servers
-from envfarm.environments import Environment
-from envfarm.episodes import Episode, EpisodeStore
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode, EpisodeStore
 
 FIXTURE_ENVS = Path(__file__).parent / "fixtures" / "envs"
 REPO = Path(__file__).parent.parent
@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 @dataclass
-class Farm:
+class FarmProcess:
     """A running `envfarm serve` process."""
 
     url: str
@@ -52,14 +52,14 @@ class Farm:
         return r.json()
 
 
-def start_farm(*args: str, command: str = "serve") -> Farm:
+def start_farm(*args: str, command: str = "serve") -> FarmProcess:
     """Start `envfarm serve ARGS` (or another serving command) on a free port; wait until /healthz answers."""
     port = free_port()
     cmd = [sys.executable, "-m", "envfarm.cli", command, "--port", str(port), "--log-level", "warning", *args]
     process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(process, url, f"envfarm {command}")
-    return Farm(url, process)
+    return FarmProcess(url, process)
 
 
 def wait_until_healthy(process: subprocess.Popen[bytes], url: str, what: str, timeout: float = 30) -> None:
@@ -78,7 +78,7 @@ def wait_until_healthy(process: subprocess.Popen[bytes], url: str, what: str, ti
     raise RuntimeError(f"{what} did not become healthy in {timeout:g} s")
 
 
-def stop_farm(farm: Farm) -> None:
+def stop_farm(farm: FarmProcess) -> None:
     farm.process.terminate()
     try:
         farm.process.wait(timeout=10)
@@ -87,7 +87,7 @@ def stop_farm(farm: Farm) -> None:
 
 
 @pytest.fixture(scope="session")
-def farm() -> Iterator[Farm]:
+def farm() -> Iterator[FarmProcess]:
     """One farm serving the fixture env and every bundled env, for the whole test session."""
     running = start_farm()
     yield running

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, Farm, start_farm, stop_farm
+from conftest import REPO, FarmProcess, start_farm, stop_farm
 
-from envfarm.client import AsyncFarm, FarmError, GymEpisode
-from envfarm.client import Farm as BlockingFarm
+from envfarm.client import AsyncFarm, BlockingFarm, FarmError, GymEpisode
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +19,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def test_async_episode_tools_calls_state_score_and_delete(farm: Farm) -> None:
+async def test_async_episode_tools_calls_state_score_and_delete(farm: FarmProcess) -> None:
     async with AsyncFarm(farm.url) as client:
         async with client.episode("notes", "file-two") as episode:
             assert episode.task.startswith("File two notes")
@@ -48,7 +47,7 @@ async def test_async_episode_tools_calls_state_score_and_delete(farm: Farm) -> N
         assert gone.value.status == 404 and "deleted" in str(gone.value)
 
 
-def test_blocking_client(farm: Farm) -> None:
+def test_blocking_client(farm: FarmProcess) -> None:
     with BlockingFarm(farm.url) as client, client.episode("notes") as episode:
         assert [t["name"] for t in episode.tools()] == ["list_notes", "add_note"]
         assert not episode.call("add_note", {"folder": "home", "title": "x"}).is_error
@@ -57,7 +56,7 @@ def test_blocking_client(farm: Farm) -> None:
         assert client.score("notes", "file-two", [])["reward"] == 0.0
 
 
-async def test_gym_episode_loop(farm: Farm) -> None:
+async def test_gym_episode_loop(farm: FarmProcess) -> None:
     async with AsyncFarm(farm.url) as client:
         gym = GymEpisode(client, "notes", "file-two")
         task, info = await gym.reset()
@@ -95,7 +94,7 @@ async def test_200_concurrent_episodes_do_not_leak_into_each_other() -> None:
         stop_farm(served)
 
 
-def test_rollout_example_runs(farm: Farm) -> None:
+def test_rollout_example_runs(farm: FarmProcess) -> None:
     run = subprocess.run(
         [
             sys.executable,

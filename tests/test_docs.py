@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from conftest import REPO, Farm
+from conftest import REPO, FarmProcess
 
 
 def marked_block(name: str) -> str:
@@ -17,7 +17,7 @@ def marked_block(name: str) -> str:
     return match.group(1)
 
 
-def test_readme_python_client_example_runs(farm: Farm) -> None:
+def test_readme_python_client_example_runs(farm: FarmProcess) -> None:
     code = marked_block("readme-client").replace("http://127.0.0.1:8000", farm.url)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from envfarm.environments import Environment
-from envfarm.scenarios import Call, Scenario
-from envfarm.state import StateView, row_key
+from envfarm.core.environments import Environment
+from envfarm.core.scenarios import Call, Scenario
+from envfarm.core.state import StateView, row_key
 from envfarm.validators.replay import Replay, replay
 from envfarm.validators.scoring import CheckRunner
 

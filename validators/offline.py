@@ -12,10 +12,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from envfarm.environments import Environment, load_environment
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.errors import EnvfarmError, InvalidInput
 from envfarm.validators.sandbox import SandboxPool
 from envfarm.validators.scoring import ScoreResponse
-from envfarm.validators.service import BadScoreRequest, ScoreRequest, ScoringLimits, score_request
+from envfarm.validators.service import ScoreRequest, ScoringLimits, score_request
 
 
 def read_requests(files: list[Path]) -> list[tuple[str, ScoreRequest]]:
@@ -25,7 +26,7 @@ def read_requests(files: list[Path]) -> list[tuple[str, ScoreRequest]]:
         try:
             text = file.read_text(encoding="utf-8")
         except OSError as e:
-            raise ValueError(f"{file}: cannot read ({e.strerror})") from None
+            raise InvalidInput(f"{file}: cannot read ({e.strerror})") from None
         records: list[tuple[str, object]] = []
         if file.suffix == ".jsonl":
             for n, line in enumerate(text.splitlines(), 1):
@@ -43,7 +44,7 @@ def read_requests(files: list[Path]) -> list[tuple[str, ScoreRequest]]:
             except ValidationError as e:
                 first = e.errors()[0]
                 field = ".".join(str(p) for p in first["loc"]) or "(record)"
-                raise ValueError(f"{where}: {field}: {first['msg']}") from None
+                raise InvalidInput(f"{where}: {field}: {first['msg']}") from None
     return out
 
 
@@ -51,11 +52,11 @@ def _json(text: str, where: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+        raise InvalidInput(f"{where}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
 
 
 def score_files(files: list[Path]) -> list[tuple[str, ScoreResponse]]:
-    """Score every request in the files; raise ValueError naming the first bad record."""
+    """Score every request in the files; raise InvalidInput naming the first bad record."""
     requests = read_requests(files)
     envs: dict[str, Environment] = {}
     for where, request in requests:
@@ -63,7 +64,7 @@ def score_files(files: list[Path]) -> list[tuple[str, ScoreResponse]]:
             try:
                 envs[request.env] = load_environment(request.env)
             except Exception as e:
-                raise ValueError(f"{where}: env: {e}") from None
+                raise InvalidInput(f"{where}: env: {e}") from None
     limits = ScoringLimits(max_calls=10**6)
 
     async def run() -> list[ScoreResponse]:
@@ -72,6 +73,6 @@ def score_files(files: list[Path]) -> list[tuple[str, ScoreResponse]]:
 
     try:
         results = asyncio.run(run())
-    except BadScoreRequest as e:
-        raise ValueError(str(e)) from None
+    except EnvfarmError as e:  # an unknown scenario or a bad trajectory, named by the record it is in
+        raise InvalidInput(str(e)) from None
     return [(where, result) for (where, _), result in zip(requests, results, strict=True)]

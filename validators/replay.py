@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from envfarm.environments import Environment
-from envfarm.episodes import Episode, ToolResult
-from envfarm.scenarios import Call, Scenario
-from envfarm.state import StateView, canonical_json, diff, row_key, state_hash
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode, ToolResult
+from envfarm.core.scenarios import Call, Scenario
+from envfarm.core.state import StateView, canonical_json, diff, row_key, state_hash
 
 
 @dataclass

@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from envfarm import metrics
-from envfarm.checks import CheckOutcome
-from envfarm.environments import Environment
-from envfarm.scenarios import Scenario
-from envfarm.state import StateView
+from envfarm.core.environments import Environment
+from envfarm.core.scenarios import Scenario
+from envfarm.core.state import StateView
+from envfarm.serve import metrics
+from envfarm.validators.checks import CheckOutcome
 from envfarm.validators.replay import Replay, collateral
 
 

@@ -15,18 +15,22 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, FastAPI, HTTPException, Response
+from fastapi import APIRouter, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp
 
-from envfarm import __version__, metrics
-from envfarm.app import Extension, Farm
-from envfarm.environments import Environment
-from envfarm.episodes import ToolResult
-from envfarm.scenarios import Call, Scenario
-from envfarm.security import guard
-from envfarm.settings import FarmSettings
-from envfarm.state import diff, state_hash
+from envfarm import __version__
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import ToolResult
+from envfarm.core.errors import Conflict, NotFound
+from envfarm.core.scenarios import Call, Scenario
+from envfarm.core.state import diff, state_hash
+from envfarm.serve import metrics
+from envfarm.serve.app import Extension
+from envfarm.serve.errors import FieldError, UpstreamFailed, install_error_handlers
+from envfarm.serve.farm import Farm
+from envfarm.serve.security import guard
+from envfarm.serve.settings import FarmSettings
 from envfarm.validators.replay import Replay, outcome, replay
 from envfarm.validators.sandbox import SandboxLimits, SandboxPool
 from envfarm.validators.scoring import CheckRunner, ScoreResponse, score
@@ -71,38 +75,27 @@ class LiveEpisodes(Protocol):
     async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]: ...
 
 
-class BadScoreRequest(Exception):
-    """A score request that names an unknown env or scenario (404) or has a bad trajectory (422)."""
-
-    def __init__(self, status: int, loc: list[str | int], message: str) -> None:
-        super().__init__(f"{_at(loc)}{message}")
-        self.status = status
-        self.loc = loc
-        self.message = message
-
-    def http(self) -> HTTPException:
-        if self.status == 422:  # shaped like FastAPI's own validation errors, naming the field
-            return HTTPException(422, [{"loc": ["body", *self.loc], "msg": self.message, "type": "value_error"}])
-        return HTTPException(self.status, str(self))
-
-
 def prepare(
     envs: dict[str, Environment], request: ScoreRequest, limits: ScoringLimits, loc: list[str | int]
 ) -> tuple[Environment, Scenario, list[Call]]:
-    """Resolve a request's env and scenario and read its trajectory; raise BadScoreRequest saying what is wrong."""
+    """Resolve a request's env and scenario and read its trajectory.
+
+    Raises :class:`~envfarm.core.errors.NotFound` (an unknown env or scenario) or
+    :class:`~envfarm.serve.errors.FieldError` (a bad trajectory), naming where in the request.
+    """
     env = envs.get(request.env)
     if env is None:
-        raise BadScoreRequest(404, [*loc, "env"], f"no environment {request.env!r}; known: {sorted(envs)}")
+        raise NotFound(f"{_at([*loc, 'env'])}no environment {request.env!r}; known: {sorted(envs)}")
     scenario = env.scenarios.get(request.scenario)
     if scenario is None:
-        raise BadScoreRequest(404, [*loc, "scenario"], f"no scenario {request.scenario!r} in {env.id!r}")
+        raise NotFound(f"{_at([*loc, 'scenario'])}no scenario {request.scenario!r} in {env.id!r}")
     try:
         calls = parse_trajectory(request.trajectory)
     except TrajectoryError as e:
-        raise BadScoreRequest(422, [*loc, "trajectory"], str(e)) from None
+        raise FieldError([*loc, "trajectory"], str(e)) from None
     if len(calls) > limits.max_calls:
         message = f"trajectory has {len(calls)} calls; the limit is {limits.max_calls} (ENVFARM_MAX_CALLS)"
-        raise BadScoreRequest(422, [*loc, "trajectory"], message)
+        raise FieldError([*loc, "trajectory"], message)
     return env, scenario, calls
 
 
@@ -127,21 +120,15 @@ def scoring_router(
     @router.post("/v1/score", response_model=ScoreResponse)
     async def score_one(body: ScoreRequest) -> ScoreResponse:
         """Replay a trajectory on a fresh episode of the scenario and score the final state."""
-        try:
-            return await score_request(envs, body, limits, runner)
-        except BadScoreRequest as e:
-            raise e.http() from None
+        return await score_request(envs, body, limits, runner)
 
     @router.post("/v1/score/batch", response_model=BatchResponse)
     async def score_batch(body: BatchRequest) -> BatchResponse:
         """Score many trajectories; results come back in request order. One bad item fails the batch, naming it."""
         if len(body.items) > limits.max_batch:
             message = f"batch has {len(body.items)} items; the limit is {limits.max_batch} (ENVFARM_MAX_BATCH)"
-            raise BadScoreRequest(422, ["items"], message).http()
-        try:
-            prepared = [prepare(envs, item, limits, ["items", i]) for i, item in enumerate(body.items)]
-        except BadScoreRequest as e:
-            raise e.http() from None
+            raise FieldError(["items"], message)
+        prepared = [prepare(envs, item, limits, ["items", i]) for i, item in enumerate(body.items)]
         runs = (
             score(env, scenario, replay(env, scenario, calls, item.seed), runner)
             for (env, scenario, calls), item in zip(prepared, body.items, strict=True)
@@ -234,6 +221,7 @@ def create_validator_app(
         """Liveness, with the environments this validator can score and the farm it reads episodes from."""
         return {"status": "ok", "version": __version__, "envs": sorted(envs), "farm": farm_url}
 
+    install_error_handlers(api)
     service.install(api, envs, remote or NoFarm())
     return guard(api, settings)
 
@@ -242,7 +230,7 @@ class NoFarm:
     """Stands in for the farm when the validator was started without ``--farm``."""
 
     async def outcome(self, episode_id: str) -> tuple[Environment, Scenario, Replay]:
-        raise HTTPException(409, "this validator was started without --farm, so it cannot read live episodes")
+        raise Conflict("this validator was started without --farm, so it cannot read live episodes")
 
 
 class RemoteFarm:
@@ -258,16 +246,16 @@ class RemoteFarm:
         try:
             info = await self.client.get(path)
             if info.status_code == 404:
-                raise HTTPException(404, info.json().get("detail", f"episode {episode_id!r} not found"))
+                raise NotFound(info.json().get("detail", f"episode {episode_id!r} not found"))
             info.raise_for_status()
             state = await self.client.get(f"{path}/state")
             state.raise_for_status()
         except (httpx.HTTPError, httpx.InvalidURL) as e:
-            raise HTTPException(502, f"could not read episode {episode_id!r} from the farm: {e}") from None
+            raise UpstreamFailed(f"could not read episode {episode_id!r} from the farm: {e}") from None
         meta = info.json()
         env = self.envs.get(meta["env"])
         if env is None or meta["scenario"] not in env.scenarios:
-            raise HTTPException(409, f"the farm's episode is of {meta['env']}/{meta['scenario']}, unknown here")
+            raise Conflict(f"the farm's episode is of {meta['env']}/{meta['scenario']}, unknown here")
         scenario = env.scenarios[meta["scenario"]]
         final = state.json()["state"]
         initial = env.initial_view(scenario.id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from envfarm.scenarios import Call
+from envfarm.core.scenarios import Call
 
 # EnvScaler's pseudo-actions that talk to the simulated user rather than call a tool.
 ENVSCALER_NON_TOOL_ACTIONS = frozenset({"chat_with_user"})

@@ -11,10 +11,10 @@ import random
 from datetime import datetime
 from typing import Any
 
-from envfarm.generator.procedural import Step, StepMaker
-from envfarm.scenarios import Call
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step, StepMaker
 from envfarm.servers.airline.tools import CHANGE_FEE_CENTS, FREE_BAGS, MAX_BAGS, SEAT_ROWS
-from envfarm.state import StateView
 
 NOW = datetime.fromisoformat("2026-05-10T09:00:00+00:00")  # the bundled scenarios' clock
 

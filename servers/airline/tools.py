@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 CHANGE_FEE_CENTS = {"standard": 7500, "flex": 0}
 STANDARD_CANCEL_FEE_CENTS = 10000

@@ -11,8 +11,8 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from envfarm.generator.procedural import Step, StepMaker
-from envfarm.scenarios import Call
+from envfarm.core.scenarios import Call
+from envfarm.core.synth import Step, StepMaker
 
 from .tools import CARD_LIMIT_MAX_CENTS, CARD_LIMIT_MIN_CENTS, DAILY_TRANSFER_LIMIT_CENTS, DISPUTABLE
 

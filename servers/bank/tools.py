@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 DAILY_TRANSFER_LIMIT_CENTS = 500_000
 DISPUTE_WINDOW_DAYS = 60

@@ -1,7 +1,7 @@
-"""`python -m envfarm.servers.car_rental` serves the car rental environment (= `envfarm serve car_rental`)."""
+"""`python -m envfarm.servers.car_rental` serves the car_rental environment (= `envfarm serve car_rental`)."""
 
 import sys
 
-from envfarm.cli import main
+from envfarm.core.environments import serve_alone
 
-main(["serve", "car_rental", *sys.argv[1:]])
+serve_alone("car_rental", sys.argv[1:])

@@ -12,9 +12,9 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from envfarm.generator.procedural import Step
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step
 
 TODAY = "2026-10-05"  # the clock of the base scenarios
 DAILY_RATES = {"economy": 3900, "compact": 4900, "suv": 7900, "van": 8900}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 SQLITE_MAX_INT = 2**63 - 1
 DAILY_RATES = {"economy": 3900, "compact": 4900, "suv": 7900, "van": 8900}

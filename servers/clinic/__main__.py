@@ -2,6 +2,6 @@
 
 import sys
 
-from envfarm.cli import main
+from envfarm.core.environments import serve_alone
 
-main(["serve", "clinic", *sys.argv[1:]])
+serve_alone("clinic", sys.argv[1:])

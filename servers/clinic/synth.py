@@ -11,9 +11,9 @@ import random
 from datetime import datetime
 from typing import Any
 
-from envfarm.generator.procedural import Step
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step
 
 NOW = datetime.fromisoformat("2026-04-20T08:30:00+00:00")
 PLAN_NAMES = {"BASIC": "Basic Care", "STANDARD": "Standard Plus", "PREMIUM": "Premium Complete"}

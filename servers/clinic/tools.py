@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 LATE_CANCEL_FEE_CENTS = 4000
 NO_SHOW_FEE_CENTS = 5000

@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envfarm.generator.procedural import Step, StepMaker
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step, StepMaker
 
 PRIORITIES = ["low", "medium", "high", "critical"]
 OPEN = ("new", "assigned", "in_progress")

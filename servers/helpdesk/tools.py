@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, tool
+from envfarm.core.tools import ToolContext, ToolError, tool
 
 SLA_HOURS = {"critical": 4, "high": 8, "medium": 24, "low": 72}
 PRIORITY_ORDER = ["low", "medium", "high", "critical"]

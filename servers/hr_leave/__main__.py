@@ -1,7 +1,7 @@
-"""`python -m envfarm.servers.hr_leave` serves the HR leave environment (= `envfarm serve hr_leave`)."""
+"""`python -m envfarm.servers.hr_leave` serves the hr_leave environment (= `envfarm serve hr_leave`)."""
 
 import sys
 
-from envfarm.cli import main
+from envfarm.core.environments import serve_alone
 
-main(["serve", "hr_leave", *sys.argv[1:]])
+serve_alone("hr_leave", sys.argv[1:])

@@ -13,10 +13,10 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from envfarm.generator.procedural import Step, StepMaker
-from envfarm.scenarios import Call
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step, StepMaker
 from envfarm.servers.hr_leave.tools import count_working_days_between
-from envfarm.state import StateView
 
 SCENARIO_TODAY = "2026-03-02"
 CODES = {1: "annual", 2: "sick", 3: "parental", 4: "compassionate"}

@@ -2,6 +2,6 @@
 
 import sys
 
-from envfarm.cli import main
+from envfarm.core.environments import serve_alone
 
-main(["serve", "library", *sys.argv[1:]])
+serve_alone("library", sys.argv[1:])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envfarm.generator.procedural import Step
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step
 
 
 def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 LOAN_DAYS = 21
 RENEWAL_DAYS = 21

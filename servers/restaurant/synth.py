@@ -11,9 +11,9 @@ import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from envfarm.generator.procedural import Step
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step
 
 NOW = datetime.fromisoformat("2026-07-14T15:00:00+00:00")  # the scenarios' clock
 SLOTS = ["12:00", "12:30", "13:00", "18:00", "18:30", "19:00", "19:30", "20:00", "20:30"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envfarm.generator.procedural import Step
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step
 
 TODAY = "2026-08-28"
 CREDIT_CAP = 18

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, tool
+from envfarm.core.tools import ToolContext, ToolError, tool
 
 CREDIT_CAP = 18
 SEARCH_LIMIT = 20

@@ -12,9 +12,9 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from envfarm.generator.procedural import Step
-from envfarm.scenarios import Call
-from envfarm.state import StateView
+from envfarm.core.scenarios import Call
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step
 
 
 def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:

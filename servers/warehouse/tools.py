@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 SQLITE_MAX_INT = 2**63 - 1
 SEARCH_LIMIT = 20

@@ -252,7 +252,7 @@ class Booking(Base, table=True):
 TOOLS_PY = '''\
 from typing import Any
 
-from envfarm.tools import ToolContext, ToolError, parse_date, tool
+from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 STYLES = ("yoga", "meditation", "zumba", "hiit", "pilates")
 

@@ -43,7 +43,7 @@ def test_allowed_constructs_pass() -> None:
         "from __future__ import annotations\n"
         "import re\n"
         "from datetime import date\n"
-        "from envfarm.tools import ToolContext, ToolError, tool\n"
+        "from envfarm.core.tools import ToolContext, ToolError, tool\n"
         "STYLES = ('a', 'b')\n"
         "LIMIT: int = 5\n"
         "class Base:\n    pass\n"

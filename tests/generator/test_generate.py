@@ -22,7 +22,7 @@ import pytest
 from conftest import FIXTURE_ENVS, REPO, start_farm
 from fakes.llm_server import FakeLLMServer
 
-from envfarm.client import Farm as FarmClient
+from envfarm.client import BlockingFarm as FarmClient
 from tests.generator import recording
 
 CORPUS = Path(__file__).parent / "data" / "corpus-sample.jsonl"

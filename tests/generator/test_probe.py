@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envfarm.environments import Environment
-from envfarm.episodes import Episode
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode
 from envfarm.generator.packages import load, write_skeleton
 from envfarm.generator.probe import probe, scratch_scenario, timed_call
 from envfarm.validators.sandbox import SandboxPool

@@ -14,7 +14,7 @@ import pytest
 from conftest import FIXTURE_ENVS
 
 import envfarm.servers
-from envfarm.environments import load_environment
+from envfarm.core.environments import load_environment
 from envfarm.generator.procedural import Knobs, checks_from_changes, load_steps, synthesize
 from envfarm.validators.replay import replay
 from envfarm.validators.sandbox import SandboxPool

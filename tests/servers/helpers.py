@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from envfarm.environments import Environment
-from envfarm.episodes import Episode, ToolResult
-from envfarm.state import StateView
+from envfarm.core.environments import Environment
+from envfarm.core.episodes import Episode, ToolResult
+from envfarm.core.state import StateView
 
 # A business rule refusal: (rule, tool, arguments, words the error must contain).
 Refusal = tuple[str, str, dict[str, Any], list[str]]

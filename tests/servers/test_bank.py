@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
-from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.episodes import Episode
 
 BASE = "james-close-holiday-fund"  # any scenario on states/base.json at 2026-06-02
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases
 
-from envfarm.checks import run_check
-from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode, EpisodeStore
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.episodes import Episode, EpisodeStore
+from envfarm.core.state import StateView
 from envfarm.servers.car_rental.synth import STEPS
-from envfarm.state import StateView
+from envfarm.validators.checks import run_check
 
 BASE = "pickup-with-gps"  # any scenario on states/base.json with the shared clock (2026-10-05 09:00)
 SCENARIOS = sorted(load_environment("car_rental").scenarios)

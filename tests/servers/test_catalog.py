@@ -22,10 +22,11 @@ import random
 import pytest
 from conftest import REPO
 
-from envfarm.environments import Environment, discover, load_environment
-from envfarm.episodes import Episode, EpisodeStore
-from envfarm.generator.procedural import StepMaker, load_steps
-from envfarm.scenarios import Scenario
+from envfarm.core.environments import Environment, discover, load_environment
+from envfarm.core.episodes import Episode, EpisodeStore
+from envfarm.core.scenarios import Scenario
+from envfarm.core.synth import StepMaker
+from envfarm.generator.procedural import load_steps
 
 BUNDLED = sorted(p.parent.name for p in (REPO / "servers").glob("*/__init__.py"))
 ENVS = {env_id: load_environment(env_id) for env_id in BUNDLED}

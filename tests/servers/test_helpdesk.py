@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
-from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.episodes import Episode
 
 BASE = "teams-audio-fixed"  # any scenario on states/base.json with the shared clock (2026-02-16T11:00)
 

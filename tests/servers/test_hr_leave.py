@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row, sweep_odd_values
 
-from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.episodes import Episode
 
 BASE = "approve-and-reject-team"  # any scenario on states/base.json at 2026-03-02T09:00
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row, sweep_odd_values
 
-from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.episodes import Episode
 
 BASE = "return-and-pay"  # any scenario on states/base.json with the shared clock (2026-03-16)
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from helpers import BadCall, Refusal, assert_refused, bad_call_cases, refusal_cases, row
 
-from envfarm.environments import Environment, load_environment
-from envfarm.episodes import Episode
-from envfarm.state import StateView
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.episodes import Episode
+from envfarm.core.state import StateView
 
 BASE = "ship-metro-print"  # any scenario on states/base.json with the shared clock (2026-09-07T07:00)
 NOW = "2026-09-07T07:00:00+00:00"

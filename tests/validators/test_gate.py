@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from envfarm.environments import Environment, load_environment
-from envfarm.scenarios import Call, Check, Scenario
+from envfarm.core.environments import Environment, load_environment
+from envfarm.core.scenarios import Call, Check, Scenario
 from envfarm.validators.gate import alternatives, gate_scenario
 from envfarm.validators.sandbox import SandboxPool
 

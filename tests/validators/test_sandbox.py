@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from envfarm.checks import CheckOutcome
+from envfarm.validators.checks import CheckOutcome
 from envfarm.validators.sandbox import SandboxError, SandboxLimits, SandboxPool, run_checks_sync
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox needs Linux (seccomp, namespaces)")
@@ -364,8 +364,8 @@ async def test_tampering_cannot_reach_other_check_sets(pool: SandboxPool) -> Non
         """
         import sys, os
         def check(initial, final):
-            checks = sys.modules["envfarm.checks"]
-            worker = sys.modules["__main__"]  # the worker loop (python -m envfarm.validators.sandbox_worker)
+            checks = sys.modules["envfarm.validators.checks"]
+            worker = sys.modules["__main__"]  # the worker loop (python -m envfarm.validators.sandbox.worker)
             worker.run_check = lambda check_id, *a: checks.CheckOutcome(check_id, True)
             raise ValueError(os.getpid())
         """
@@ -454,7 +454,7 @@ def test_limits_are_validated() -> None:
 LAYER_PRELUDE = """
 import json, os, resource, socket, sys, threading
 out = int(sys.argv[1])
-from envfarm.validators import sandbox_worker as w
+from envfarm.validators.sandbox import policy as w
 result = {}
 def attempt(name, fn):
     try:

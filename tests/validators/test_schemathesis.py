@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Farm, start_farm, stop_farm
+from conftest import FarmProcess, start_farm, stop_farm
 
 CONFIG = """
 [parameters]
@@ -36,14 +36,14 @@ def fuzz(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
-def test_farm_api_has_no_server_errors(farm: Farm, tmp_path: Path) -> None:
+def test_farm_api_has_no_server_errors(farm: FarmProcess, tmp_path: Path) -> None:
     run = fuzz(farm.url, tmp_path)
     assert run.returncode == 0, run.stdout[-4000:]
     assert " passed" in run.stdout and "failed" not in run.stdout.split("SUMMARY")[-1]
 
 
 @pytest.mark.parametrize("with_farm", [True, False])
-def test_validator_api_has_no_server_errors(farm: Farm, tmp_path: Path, with_farm: bool) -> None:
+def test_validator_api_has_no_server_errors(farm: FarmProcess, tmp_path: Path, with_farm: bool) -> None:
     validator = start_farm(*(["--farm", farm.url] if with_farm else []), command="validator")
     try:
         run = fuzz(validator.url, tmp_path)
@@ -52,7 +52,7 @@ def test_validator_api_has_no_server_errors(farm: Farm, tmp_path: Path, with_far
     assert run.returncode == 0, run.stdout[-4000:]
 
 
-def test_router_has_no_server_errors(farm: Farm, tmp_path: Path) -> None:
+def test_router_has_no_server_errors(farm: FarmProcess, tmp_path: Path) -> None:
     """The workers' API fuzzed through `envfarm router` (its /openapi.json is a worker's): still never a 500."""
     second = start_farm()
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import REPO
 from test_trajectories import openai, plain
 
-from envfarm.environments import load_environment
+from envfarm.core.environments import load_environment
 
 
 def envfarm(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Farm, start_farm, stop_farm
+from conftest import FarmProcess, start_farm, stop_farm
 from mcp import Client
 from test_trajectories import anthropic, envscaler, openai, plain
 
-from envfarm.environments import load_environment
-from envfarm.scenarios import Call
+from envfarm.core.environments import load_environment
+from envfarm.core.scenarios import Call
 
 LIBRARY = load_environment("library")
 SCENARIOS = [("library", s) for s in sorted(LIBRARY.scenarios)] + [("notes", "file-two")]
@@ -21,7 +21,7 @@ def oracle(env: str, scenario: str) -> list[Call]:
     return load_environment(env).scenarios[scenario].oracle
 
 
-def score(farm: Farm, env: str, scenario: str, trajectory: Any) -> dict[str, Any]:
+def score(farm: FarmProcess, env: str, scenario: str, trajectory: Any) -> dict[str, Any]:
     with farm.client() as c:
         r = c.post("/v1/score", json={"env": env, "scenario": scenario, "trajectory": trajectory})
     assert r.status_code == 200, r.text
@@ -29,7 +29,7 @@ def score(farm: Farm, env: str, scenario: str, trajectory: Any) -> dict[str, Any
 
 
 @pytest.mark.parametrize(("env", "scenario"), SCENARIOS)
-def test_oracle_scores_one_with_success(farm: Farm, env: str, scenario: str) -> None:
+def test_oracle_scores_one_with_success(farm: FarmProcess, env: str, scenario: str) -> None:
     result = score(farm, env, scenario, plain(oracle(env, scenario)))
     assert result["reward"] == 1.0 and result["success"] is True, result["checks"]
     assert result["collateral"] == []
@@ -38,13 +38,13 @@ def test_oracle_scores_one_with_success(farm: Farm, env: str, scenario: str) -> 
 
 
 @pytest.mark.parametrize(("env", "scenario"), SCENARIOS)
-def test_empty_trajectory_scores_below_one(farm: Farm, env: str, scenario: str) -> None:
+def test_empty_trajectory_scores_below_one(farm: FarmProcess, env: str, scenario: str) -> None:
     result = score(farm, env, scenario, [])
     assert result["reward"] < 1.0 and result["success"] is False
 
 
 @pytest.mark.parametrize(("env", "scenario"), SCENARIOS)
-def test_a_missing_oracle_step_fails_a_check(farm: Farm, env: str, scenario: str) -> None:
+def test_a_missing_oracle_step_fails_a_check(farm: FarmProcess, env: str, scenario: str) -> None:
     calls = oracle(env, scenario)
     tools = load_environment(env).tools
     mutations = [i for i, c in enumerate(calls) if tools[c.tool].kind == "mutation"]
@@ -53,7 +53,7 @@ def test_a_missing_oracle_step_fails_a_check(farm: Farm, env: str, scenario: str
         assert any(not c["passed"] for c in result["checks"]), f"dropping step {dropped} still passes every check"
 
 
-def test_every_format_scores_identically(farm: Farm) -> None:
+def test_every_format_scores_identically(farm: FarmProcess) -> None:
     calls = oracle("library", "hold-pickup")[:-1]  # not the whole oracle: a partial score must agree too
     results = [score(farm, "library", "hold-pickup", shape(calls)) for shape in (plain, openai, anthropic, envscaler)]
     for other in results[1:]:
@@ -61,7 +61,7 @@ def test_every_format_scores_identically(farm: Farm) -> None:
     assert 0 < results[0]["reward"] < 1
 
 
-def test_replay_is_deterministic_and_errors_are_replayed_as_seen(farm: Farm) -> None:
+def test_replay_is_deterministic_and_errors_are_replayed_as_seen(farm: FarmProcess) -> None:
     calls = plain(oracle("library", "return-and-pay"))
     calls.insert(1, {"tool": "pay_fine", "arguments": {"fine_id": 999999, "amount_cents": 5, "method": "cash"}})
     first, second = (score(farm, "library", "return-and-pay", calls) for _ in range(2))
@@ -70,7 +70,7 @@ def test_replay_is_deterministic_and_errors_are_replayed_as_seen(farm: Farm) -> 
     assert first["reward"] == 1.0  # the failed call changed nothing and replay went on
 
 
-def test_collateral_change_denies_success(farm: Farm) -> None:
+def test_collateral_change_denies_success(farm: FarmProcess) -> None:
     calls = plain(oracle("notes", "file-two"))
     calls.append({"tool": "add_note", "arguments": {"folder": "home", "title": "stray"}})
     result = score(farm, "notes", "file-two", calls)
@@ -85,7 +85,7 @@ def test_collateral_change_denies_success(farm: Farm) -> None:
     assert result["success"] is False
 
 
-async def test_live_episode_score(farm: Farm) -> None:
+async def test_live_episode_score(farm: FarmProcess) -> None:
     episode = farm.open_episode("library", "return-and-pay")
     async with Client(episode["mcp_url"]) as client:
         for call in oracle("library", "return-and-pay"):
@@ -98,7 +98,7 @@ async def test_live_episode_score(farm: Farm) -> None:
     assert [c["tool"] for c in result["calls"]] == [c.tool for c in oracle("library", "return-and-pay")]
 
 
-def test_batch_in_order(farm: Farm) -> None:
+def test_batch_in_order(farm: FarmProcess) -> None:
     items = [
         {"env": "library", "scenario": "return-and-pay", "trajectory": plain(oracle("library", "return-and-pay"))},
         {"env": "notes", "scenario": "file-two", "trajectory": []},
@@ -136,14 +136,14 @@ def test_batch_in_order(farm: Farm) -> None:
         ),
     ],
 )
-def test_bad_score_requests(farm: Farm, body: dict[str, Any], status: int, says: str) -> None:
+def test_bad_score_requests(farm: FarmProcess, body: dict[str, Any], status: int, says: str) -> None:
     with farm.client() as c:
         r = c.post("/v1/score", json=body)
     assert r.status_code == status, r.text
     assert says in json.dumps(r.json())
 
 
-def test_batch_names_the_bad_item(farm: Farm) -> None:
+def test_batch_names_the_bad_item(farm: FarmProcess) -> None:
     items = [
         {"env": "notes", "scenario": "file-two", "trajectory": []},
         {"env": "notes", "scenario": "nope", "trajectory": []},
@@ -170,7 +170,7 @@ def test_limits_say_the_limit() -> None:
         stop_farm(small)
 
 
-def test_standalone_validator_scores_live_episodes_of_the_farm(farm: Farm) -> None:
+def test_standalone_validator_scores_live_episodes_of_the_farm(farm: FarmProcess) -> None:
     validator = start_farm("--farm", farm.url, command="validator")
     try:
         with validator.client() as v:
@@ -187,7 +187,7 @@ def test_standalone_validator_scores_live_episodes_of_the_farm(farm: Farm) -> No
         stop_farm(validator)
 
 
-def test_a_different_but_valid_added_row_is_not_collateral(farm: Farm) -> None:
+def test_a_different_but_valid_added_row_is_not_collateral(farm: FarmProcess) -> None:
     calls = plain(oracle("notes", "file-two"))
     calls[1]["arguments"]["body"] = "9:00 daily"
     result = score(farm, "notes", "file-two", calls)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from envfarm.scenarios import Call
+from envfarm.core.scenarios import Call
 from envfarm.validators.trajectories import TrajectoryError, parse_trajectory
 
 CALLS = [

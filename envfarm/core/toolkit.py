@@ -1,0 +1,113 @@
+"""The environment author's toolkit: what most ``tools.py`` files need beside their own domain.
+
+Parameter types whose JSON Schema every value it admits fits SQLite (ids, cents,
+dates, emails), a LIKE pattern that takes the agent's text literally, money as
+people write it, and the contact-update pattern (email and/or phone, email unique
+per table). Import what you need::
+
+    from envfarm.core.toolkit import DateStr, Id, like, money, update_contact
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from envfarm.core.tools import ToolContext, ToolError
+
+SQLITE_MAX_INT = 2**63 - 1
+"""The largest integer SQLite stores: a bound on every integer parameter, so no value the schema admits overflows."""
+
+Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
+"""A row id (1 and up)."""
+
+Cents = Annotated[int, Field(ge=0, le=SQLITE_MAX_INT)]
+"""An amount of money in integer cents, zero allowed."""
+
+PositiveCents = Annotated[int, Field(gt=0, le=SQLITE_MAX_INT)]
+"""An amount of money in integer cents, more than zero."""
+
+DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
+"""A date as ``YYYY-MM-DD`` (checked against JSON Schema's ``date`` format before the tool runs)."""
+
+Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
+"""An email address (checked against JSON Schema's ``email`` format before the tool runs)."""
+
+SearchText = Annotated[str, Field(max_length=200)]
+"""Free text to search for: bounded, so no agent can send SQLite a pattern too long to match."""
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` taken literally.
+
+    Use it with ``ESCAPE '\\'``: ``ctx.all("... WHERE name LIKE ? ESCAPE '\\'", (like(query),))``.
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def money(cents: int, symbol: str = "$", *, thousands: bool = False, whole: bool = False) -> str:
+    """Cents as people write them: ``money(1250)`` is ``$12.50``, ``money(-250)`` is ``-$2.50``.
+
+    ``symbol`` goes before the amount (``"EUR "`` gives ``EUR 12.50``); ``thousands`` groups the
+    units (``$1,234.00``); ``whole`` leaves out ``.00`` on whole amounts (``$1,234``).
+    """
+    sign = "-" if cents < 0 else ""
+    units, rest = divmod(abs(cents), 100)
+    amount = f"{units:,}" if thousands else str(units)
+    return f"{sign}{symbol}{amount}" + ("" if whole and rest == 0 else f".{rest:02d}")
+
+
+def unique_email(ctx: ToolContext, table: str, email: str, row_id: int | None, noun: str, rule: str | None) -> str:
+    """The address, trimmed, if it looks like one and no other row of ``table`` has it (case-insensitive).
+
+    ``row_id`` is the row being changed (None for a new one); ``noun`` names a row in the refusal
+    ("member"); ``rule`` is the environment's rule id for unique addresses, if it has one.
+    """
+    email = email.strip()
+    if not _EMAIL.fullmatch(email):
+        raise ToolError(f"{email!r} is not an email address")
+    other = ctx.one(
+        f'SELECT id, name FROM "{table}" WHERE lower(email) = lower(?) AND id IS NOT ?',
+        (email, row_id),
+    )
+    if other is not None:
+        raise ToolError(f"email {email} already belongs to {noun} {other['id']} ({other['name']})", rule=rule)
+    return email
+
+
+def update_contact(
+    ctx: ToolContext,
+    table: str,
+    row: dict[str, Any],
+    email: str | None,
+    phone: str | None,
+    *,
+    noun: str,
+    rule: str | None = None,
+) -> dict[str, Any]:
+    """Change a person's email and/or phone (the common contact-update tool's body).
+
+    ``row`` is the person's current row (``id``, ``name``, ``email``, ``phone``), already looked up by
+    the tool so that an unknown id is refused in the tool's own words. Returns the id, name and the
+    contact details as they now are; the caller adds its own id key.
+    """
+    if email is None and phone is None:
+        raise ToolError("nothing to change: give a new email, a new phone number, or both")
+    values: dict[str, Any] = {}
+    if email is not None:
+        values["email"] = unique_email(ctx, table, email, row["id"], noun, rule)
+    if phone is not None:
+        if not phone.strip():
+            raise ToolError("phone is empty")
+        values["phone"] = phone.strip()
+    ctx.update(table, {"id": row["id"]}, values)
+    return {
+        "name": row["name"],
+        "email": values.get("email", row["email"]),
+        "phone": values.get("phone", row["phone"]),
+    }

@@ -1,0 +1,177 @@
+"""The sandbox's wire protocol, both ends: frames between the service and a worker, result lines
+from a job's child, and how the service reads them (defensively: a child's bytes are untrusted).
+
+Frames are a 4-byte big-endian length, then the payload:
+
+- service -> zygote (stdin): per job, the length, a 32-byte check-set key (:data:`KEY_BYTES`),
+  then the JSON ``[[[check_id, code], ...], initial, final]``; the zygote moves those bytes
+  into the child's job pipe with splice(2), without reading them;
+- zygote -> service (stdout): at start ``{"hello": {...}}`` or ``{"fatal": "why"}``; per job a
+  JSON header ``{"status": "done" | "timeout" | "exit" | "protocol", "exit": code, "signal":
+  number}`` and a frame of the child's result lines (:class:`Results`): ``{"loaded": n}`` once
+  the states are parsed, ``{"i": k, "p": bool, "e": str | null}`` per check, ``{"fatal":
+  "why"}`` when the job could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import signal
+import struct
+from typing import Any
+
+from envfarm.validators.checks import CheckOutcome
+
+KEY_BYTES = 32  # sha256 of the job's check set: a child only ever serves one check set
+SHM_SIZE = 4 * 2**20  # room for the result lines of one job
+MAX_ERROR_CHARS = 2000
+EXIT_HARDENING_FAILED = 70  # the child could not harden itself: it never read a job
+
+
+# --- frames ------------------------------------------------------------------------------------
+
+
+def read_exact(fd: int, n: int) -> bytes:
+    """``n`` bytes from a file descriptor; EOFError when it ends first."""
+    parts: list[bytes] = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def send_frame(fd: int, payload: bytes | memoryview) -> None:
+    """One frame. A memoryview (the child's results) is written straight from shared memory, uncopied."""
+    if isinstance(payload, bytes):
+        write_all(fd, struct.pack(">I", len(payload)) + payload)
+    else:
+        write_all(fd, struct.pack(">I", payload.nbytes))
+        write_all(fd, payload)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def drain(fd: int, count: int) -> None:
+    """Read and drop ``count`` bytes, so the next frame starts where it should."""
+    while count:
+        chunk = os.read(fd, min(count, 1 << 16))
+        if not chunk:
+            raise EOFError
+        count -= len(chunk)
+
+
+# --- result lines (written by the child) ---------------------------------------------------------
+
+
+class Results:
+    """Result lines in shared memory: a little-endian u32 used length, then JSON lines."""
+
+    def __init__(self, shm: mmap.mmap) -> None:
+        self.shm = shm
+        self.used = 0
+
+    def reset(self) -> None:
+        self.used = 0
+        struct.pack_into("<I", self.shm, 0, 0)
+
+    def add(self, item: dict[str, Any]) -> None:
+        line = json.dumps(item, separators=(",", ":")).encode() + b"\n"
+        end = 4 + self.used + len(line)
+        if end > len(self.shm):
+            raise MemoryError("result area full")
+        self.shm[4 + self.used : end] = line
+        self.used += len(line)
+        struct.pack_into("<I", self.shm, 0, self.used)
+
+
+# --- reading a job's outcome (the service) -------------------------------------------------------
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _death(header: dict[str, Any], wall_seconds: float) -> tuple[str, str]:
+    """(error for the check that was running, short cause for the checks after it)."""
+    status = header.get("status")
+    if status == "timeout":
+        return (
+            f"timed out after {wall_seconds:g} s (wall-clock limit of the job); the worker was killed",
+            f"timed out after {wall_seconds:g} s",
+        )
+    if status == "lost":
+        lost = f"the sandbox worker was lost ({header.get('detail')}); it was replaced"
+        return lost, lost
+    if status == "done":  # the child said so, but left results out: it was tampered with
+        return "no result reported for this check", "no result reported"
+    sig = header.get("signal")
+    if isinstance(sig, int):
+        causes: dict[int, str] = {
+            signal.SIGXCPU: "used up the CPU time limit",
+            signal.SIGSEGV: "crashed the worker (SIGSEGV; a stack overflow from runaway recursion?)",
+            signal.SIGSYS: "made a forbidden system call",
+            signal.SIGXFSZ: "tried to write a file",
+        }
+        cause = causes.get(sig, "killed the worker")
+        return f"{cause}; the worker was killed by {_signal_name(sig)}", f"the worker was killed by {_signal_name(sig)}"
+    code = header.get("exit")
+    return f"the worker exited with status {code} while this check ran", f"the worker exited with status {code}"
+
+
+def read_outcomes(ids: list[str], header: dict[str, Any], raw: bytes, wall_seconds: float) -> list[CheckOutcome]:
+    """Outcomes from the child's result lines (untrusted: checked field by field) and how it ended."""
+    n = len(ids)
+    if header.get("status") == "protocol":  # the child was tampered with: none of its results count
+        broke = "a check of this job broke the sandbox protocol (wrote to its status pipe); the worker was killed"
+        return [CheckOutcome(i, False, broke) for i in ids]
+    got: dict[int, CheckOutcome] = {}
+    loaded = False
+    fatal: str | None = None
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            break  # a torn line (the child was killed while writing) or garbage: nothing after it counts
+        if not isinstance(item, dict):
+            break
+        if "i" in item:
+            i, passed, error = item.get("i"), item.get("p"), item.get("e")
+            if type(i) is int and 0 <= i < n and type(passed) is bool and i not in got:
+                text = error[:MAX_ERROR_CHARS] if isinstance(error, str) else None
+                got[i] = CheckOutcome(ids[i], passed and text is None, text)
+        elif "loaded" in item:
+            loaded = True
+        elif isinstance(item.get("fatal"), str):
+            fatal = item["fatal"][:MAX_ERROR_CHARS]
+    if len(got) == n:
+        return [got[i] for i in range(n)]
+    culprit = next((i for i in range(n) if i not in got), None) if loaded else None
+    running_error, cause = _death(header, wall_seconds)
+    outcomes = []
+    for i in range(n):
+        if i in got:
+            outcomes.append(got[i])
+        elif fatal is not None:
+            outcomes.append(CheckOutcome(ids[i], False, fatal))
+        elif culprit is None:
+            outcomes.append(CheckOutcome(ids[i], False, f"{cause} before the checks ran"))
+        elif i == culprit:
+            outcomes.append(CheckOutcome(ids[i], False, running_error))
+        else:
+            message = f"{cause}: not run, the job ended while check {ids[culprit]!r} was running"
+            outcomes.append(CheckOutcome(ids[i], False, message))
+    return outcomes
