@@ -22,9 +22,9 @@ MAIN = '''"""`python -m envfarm.servers.{env}` serves the {env} environment (= `
 
 import sys
 
-from envfarm.cli import main
+from envfarm.core.environments import serve_alone
 
-main(["serve", "{env}", *sys.argv[1:]])
+serve_alone("{env}", sys.argv[1:])
 '''
 
 

@@ -174,12 +174,11 @@ def compose_file(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it.")] = Path("docker-compose.yml"),
     check: Annotated[bool, typer.Option("--check", help="Only check that the file is up to date.")] = False,
 ) -> None:
-    """Write docker-compose.yml for the bundled catalog: the farm, the validator pointed at it,
-    healthchecks, ports on 127.0.0.1 only, a volume for generated environments."""
-    from envfarm.core.environments import bundled
+    """Write docker-compose.yml: the farm, the validator pointed at it, healthchecks, ports on
+    127.0.0.1 only, a volume for generated environments."""
     from envfarm.serve.compose import render
 
-    text = render(bundled())
+    text = render()
     if check:
         if not output.is_file() or output.read_text(encoding="utf-8") != text:
             err.print(f"[red]error:[/red] {output} is not what `envfarm compose` writes; run it to update")

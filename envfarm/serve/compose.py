@@ -1,5 +1,5 @@
-"""``docker-compose.yml`` from the catalog: the farm, the validator pointed at it, healthchecks,
-ports on 127.0.0.1 only, and a volume for generated environments.
+"""``docker-compose.yml``: the farm, the validator pointed at it, healthchecks, ports on
+127.0.0.1 only, and a volume for generated environments.
 
 The file at the repository root is written by ``envfarm compose``; a test fails when
 the committed file differs from what this module writes, so the two never drift.
@@ -13,7 +13,7 @@ import yaml
 
 from envfarm import __version__
 
-HEADER = "# Written by `envfarm compose` from the catalog; do not edit by hand (a test compares them).\n"
+HEADER = "# Written by `envfarm compose`; do not edit by hand (a test compares them).\n"
 GENERATED = "/data/envs"  # where the `generated` volume is mounted; on ENVFARM_ENV_PATH in the image
 
 
@@ -31,12 +31,12 @@ def healthcheck() -> dict[str, Any]:
     }
 
 
-def compose(env_ids: list[str], farm_port: int = 8000, validator_port: int = 8001) -> dict[str, Any]:
-    """The compose document for an image bundling ``env_ids``.
+def compose(farm_port: int = 8000, validator_port: int = 8001) -> dict[str, Any]:
+    """The compose document.
 
-    The services serve every environment they find (the bundled ones and any on the
-    ``generated`` volume), so the catalog appears as a label: the file changes, and the
-    drift test fails, whenever the bundled catalog does.
+    The services serve every environment they find (the bundled ones in the image and
+    any on the ``generated`` volume), so the file names none: adding an environment
+    changes nothing here.
     """
 
     def service(target: str, port: int, command: list[str], environment: dict[str, str]) -> dict[str, Any]:
@@ -52,7 +52,6 @@ def compose(env_ids: list[str], farm_port: int = 8000, validator_port: int = 800
             },
             "ports": [f"127.0.0.1:{port}:{port}"],
             "healthcheck": healthcheck(),
-            "labels": {"dev.envfarm.catalog": " ".join(env_ids)},
             "restart": "unless-stopped",
             "stop_grace_period": "15s",
         }
@@ -70,6 +69,6 @@ def compose(env_ids: list[str], farm_port: int = 8000, validator_port: int = 800
     return {"services": {"farm": farm, "validator": validator}, "volumes": {"generated": {}}}
 
 
-def render(env_ids: list[str]) -> str:
+def render() -> str:
     """The compose file's text."""
-    return HEADER + yaml.safe_dump(compose(env_ids), sort_keys=False, width=120)
+    return HEADER + yaml.safe_dump(compose(), sort_keys=False, width=120)

@@ -13,14 +13,11 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step, StepMaker
+from envfarm.core.synth import Step, StepMaker, by_id, unique_names
+from envfarm.core.toolkit import money
 from envfarm.servers.airline.tools import CHANGE_FEE_CENTS, FREE_BAGS, MAX_BAGS, SEAT_ROWS
 
 NOW = datetime.fromisoformat("2026-05-10T09:00:00+00:00")  # the bundled scenarios' clock
-
-
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
 
 
 def _departure(flight: dict[str, Any]) -> datetime:
@@ -31,23 +28,12 @@ def _open(flight: dict[str, Any]) -> bool:
     return flight["status"] in ("scheduled", "delayed") and _departure(flight) > NOW
 
 
-def _unique_names(state: StateView) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for p in state["passengers"]:
-        counts[p["name"]] = counts.get(p["name"], 0) + 1
-    return {p["id"]: p["name"] for p in state["passengers"] if counts[p["name"]] == 1}
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
-
-
 def _flight_words(flight: dict[str, Any]) -> str:
     return f"{flight['number']} from {flight['origin']} to {flight['destination']} on {flight['date']}"
 
 
 def _open_bookings(state: StateView) -> list[dict[str, Any]]:
-    flights = _by_id(state, "flights")
+    flights = by_id(state, "flights")
     return [b for b in state["bookings"] if b["status"] == "confirmed" and _open(flights[b["flight_id"]])]
 
 
@@ -79,7 +65,7 @@ def assign_seat(state: StateView, rng: random.Random) -> Step | None:
 
 
 def add_checked_bag(state: StateView, rng: random.Random) -> Step | None:
-    passengers = _by_id(state, "passengers")
+    passengers = by_id(state, "passengers")
     counts = {b["id"]: sum(1 for x in state["bags"] if x["booking_id"] == b["id"]) for b in state["bookings"]}
     bookings = [b for b in _open_bookings(state) if counts[b["id"]] < MAX_BAGS]
     if not bookings:
@@ -109,7 +95,7 @@ def cancel_booking(state: StateView, rng: random.Random) -> Step | None:
 
 
 def create_booking(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "passengers")
     numbers: dict[tuple[str, str], int] = {}
     for f in state["flights"]:
         numbers[(f["number"], f["date"])] = numbers.get((f["number"], f["date"]), 0) + 1
@@ -149,7 +135,7 @@ def create_booking(state: StateView, rng: random.Random) -> Step | None:
 
 
 def change_flight(state: StateView, rng: random.Random) -> Step | None:
-    flights = _by_id(state, "flights")
+    flights = by_id(state, "flights")
     options = []
     for b in _open_bookings(state):
         if b["fare_class"] == "basic":
@@ -180,7 +166,7 @@ def change_flight(state: StateView, rng: random.Random) -> Step | None:
     request = f"move booking {b['locator']} to {_flight_words(f)}"
     if due > 0:  # a method is passed only when something is charged, so it always matters
         args["method"] = rng.choice(["card", "voucher"])
-        request += f", paying the {_usd(due)} due by {args['method']}"
+        request += f", paying the {money(due)} due by {args['method']}"
     return Step(
         arguments=args,
         request=request,
@@ -193,7 +179,7 @@ def change_flight(state: StateView, rng: random.Random) -> Step | None:
 
 
 def update_passenger_contact(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "passengers")
     if not names:
         return None
     pid = rng.choice(sorted(names))

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import DateStr, Email, Id, like, money, update_contact
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 CHANGE_FEE_CENTS = {"standard": 7500, "flex": 0}
@@ -29,11 +30,7 @@ REFUND_CUTOFF = timedelta(hours=24)
 SEAT_ROWS = {"business": (1, 4, "ABCD"), "economy": (10, 35, "ABCDEF")}
 LOCATOR_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 SEARCH_LIMIT = 20
-SQLITE_MAX_INT = 2**63 - 1
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 Weight = Annotated[int, Field(ge=1, le=100)]
 CabinName = Literal["economy", "business"]
 FareClass = Literal["basic", "standard", "flex"]
@@ -42,15 +39,6 @@ Airport = Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Za-z]{3}
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
 
 
 def _passenger(ctx: ToolContext, passenger_id: int) -> dict[str, Any]:
@@ -157,7 +145,9 @@ def _pay(ctx: ToolContext, booking_id: int, kind: str, amount: int, method: str 
     if amount <= 0:
         return None
     if method is None:
-        raise ToolError(f"this costs {_usd(amount)} ({kind.replace('_', ' ')}): give a payment method, card or voucher")
+        raise ToolError(
+            f"this costs {money(amount)} ({kind.replace('_', ' ')}): give a payment method, card or voucher"
+        )
     return ctx.insert(
         "payments",
         {"booking_id": booking_id, "kind": kind, "amount_cents": amount, "method": method, "created": ctx.today},
@@ -243,18 +233,6 @@ def _change_quote(ctx: ToolContext, booking: dict[str, Any], new_flight: dict[st
     }
 
 
-def _check_email(ctx: ToolContext, email: str, passenger_id: int | None) -> str:
-    email = email.strip()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise ToolError(f"{email!r} is not an email address")
-    other = ctx.one(
-        "SELECT id, name FROM passengers WHERE lower(email) = lower(?) AND id IS NOT ?", (email, passenger_id)
-    )
-    if other is not None:
-        raise ToolError(f"email {email} already belongs to passenger {other['name']}", rule="unique-email")
-    return email
-
-
 # --- queries -------------------------------------------------------------------------------------
 
 
@@ -271,7 +249,7 @@ def find_passenger(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     rows = ctx.all(
         "SELECT id, loyalty_number, name, email, phone, tier FROM passengers WHERE name LIKE ? ESCAPE '\\' "
         "OR upper(loyalty_number) = upper(?) OR lower(email) = lower(?) ORDER BY name, id LIMIT ?",
-        (_like(text), text, text, SEARCH_LIMIT),
+        (like(text), text, text, SEARCH_LIMIT),
     )
     return [{"passenger_id": r.pop("id"), **r} for r in rows]
 
@@ -555,8 +533,8 @@ def change_flight(ctx: ToolContext, locator: str, new_flight_id: Id, method: Met
     quote = _change_quote(ctx, b, new)
     if quote["total_cents"] > 0 and method is None:
         raise ToolError(
-            f"moving {_what(b)} costs {_usd(quote['total_cents'])} (change fee {_usd(quote['change_fee_cents'])}, "
-            f"fare difference {_usd(quote['fare_difference_cents'])}): give a payment method, card or voucher"
+            f"moving {_what(b)} costs {money(quote['total_cents'])} (change fee {money(quote['change_fee_cents'])}, "
+            f"fare difference {money(quote['fare_difference_cents'])}): give a payment method, card or voucher"
         )
     _pay(ctx, b["id"], "change_fee", quote["change_fee_cents"], method)
     _pay(ctx, b["id"], "fare_difference", quote["fare_difference_cents"], method)
@@ -720,19 +698,5 @@ def update_passenger_contact(
         phone: the new phone number; unchanged if left out
     """
     p = _passenger(ctx, passenger_id)
-    if email is None and phone is None:
-        raise ToolError("nothing to change: give a new email, a new phone number, or both")
-    values: dict[str, Any] = {}
-    if email is not None:
-        values["email"] = _check_email(ctx, email, passenger_id)
-    if phone is not None:
-        if not phone.strip():
-            raise ToolError("phone is empty")
-        values["phone"] = phone.strip()
-    ctx.update("passengers", {"id": passenger_id}, values)
-    return {
-        "passenger_id": passenger_id,
-        "name": p["name"],
-        "email": values.get("email", p["email"]),
-        "phone": values.get("phone", p["phone"]),
-    }
+    contact = update_contact(ctx, "passengers", p, email, phone, noun="passenger", rule="unique-email")
+    return {"passenger_id": passenger_id, **contact}

@@ -12,11 +12,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from envfarm.core.scenarios import Call
-from envfarm.core.synth import Step, StepMaker
+from envfarm.core.state import StateView
+from envfarm.core.synth import Step, StepMaker, by_id, unique_names
+from envfarm.core.toolkit import money
 
 from .tools import CARD_LIMIT_MAX_CENTS, CARD_LIMIT_MIN_CENTS, DAILY_TRANSFER_LIMIT_CENTS, DISPUTABLE
 
-State = dict[str, list[dict[str, Any]]]
 REASON_WORDS = {
     "unauthorized": "unauthorized",
     "duplicate": "a duplicate charge",
@@ -25,27 +26,18 @@ REASON_WORDS = {
 }
 
 
-def _usd(cents: int) -> str:
-    dollars, rest = divmod(abs(cents), 100)
-    return f"${dollars:,}" if rest == 0 else f"${dollars:,}.{rest:02d}"
-
-
 def _day(iso: str) -> str:
     d = date.fromisoformat(iso)
     return f"{d.strftime('%B')} {d.day}"
 
 
-def _by_id(state: State, table: str, row_id: int | None) -> dict[str, Any]:
-    return next(r for r in state[table] if r["id"] == row_id)
-
-
-def _today(state: State) -> str:
+def _today(state: StateView) -> str:
     """The scenario date, read from the state: the newest date any row was created on or posted."""
     dates = [t["created"] for t in state["transfers"]] + [x["posted"] for x in state["transactions"]]
     return max(dates)
 
 
-def _phrase(state: State, account: dict[str, Any]) -> str:
+def _phrase(state: StateView, account: dict[str, Any]) -> str:
     """How the owner names an account, unambiguously among their own accounts."""
     mine = [a for a in state["accounts"] if a["customer_id"] == account["customer_id"] and a["status"] != "closed"]
     nick = account["nickname"]
@@ -56,12 +48,8 @@ def _phrase(state: State, account: dict[str, Any]) -> str:
     return f"{account['account_type']} account {account['number']}"
 
 
-def _owner(state: State, account: dict[str, Any]) -> dict[str, Any]:
-    return _by_id(state, "customers", account["customer_id"])
-
-
-def _unique_name(state: State, customer: dict[str, Any]) -> bool:
-    return sum(c["name"] == customer["name"] for c in state["customers"]) == 1
+def _owner(state: StateView, account: dict[str, Any]) -> dict[str, Any]:
+    return by_id(state, "customers")[account["customer_id"]]
 
 
 def _looked_up(customer: dict[str, Any], *more: Call) -> list[Call]:
@@ -72,11 +60,12 @@ def _looked_up(customer: dict[str, Any], *more: Call) -> list[Call]:
     ]
 
 
-def _active_accounts(state: State) -> list[dict[str, Any]]:
-    return [a for a in state["accounts"] if a["status"] == "active" and _unique_name(state, _owner(state, a))]
+def _active_accounts(state: StateView) -> list[dict[str, Any]]:
+    names = unique_names(state, "customers")
+    return [a for a in state["accounts"] if a["status"] == "active" and a["customer_id"] in names]
 
 
-def _sent_on(state: State, account_id: int, day: str) -> int:
+def _sent_on(state: StateView, account_id: int, day: str) -> int:
     return sum(
         t["amount_cents"]
         for t in state["transfers"]
@@ -84,7 +73,7 @@ def _sent_on(state: State, account_id: int, day: str) -> int:
     )
 
 
-def deposit(state: State, rng: random.Random) -> Step | None:
+def deposit(state: StateView, rng: random.Random) -> Step | None:
     accounts = _active_accounts(state)
     if not accounts:
         return None
@@ -93,12 +82,15 @@ def deposit(state: State, rng: random.Random) -> Step | None:
     amount = rng.choice([2000, 5000, 12500, 25000, 40000, 100000])
     return Step(
         arguments={"account_number": account["number"], "amount_cents": amount},
-        request=f"deposit {_usd(amount)} in cash into {owner['name']}'s {_phrase(state, account)}",
+        request=(
+            f"deposit {money(amount, thousands=True, whole=True)} in cash into "
+            f"{owner['name']}'s {_phrase(state, account)}"
+        ),
         lookups=_looked_up(owner),
     )
 
 
-def withdraw(state: State, rng: random.Random) -> Step | None:
+def withdraw(state: StateView, rng: random.Random) -> Step | None:
     amounts = [2000, 5000, 10000, 20000, 50000]
     options = [
         (a, x) for a in _active_accounts(state) for x in amounts if x <= a["balance_cents"] + a["overdraft_limit_cents"]
@@ -109,14 +101,17 @@ def withdraw(state: State, rng: random.Random) -> Step | None:
     owner = _owner(state, account)
     return Step(
         arguments={"account_number": account["number"], "amount_cents": amount},
-        request=f"withdraw {_usd(amount)} in cash from {owner['name']}'s {_phrase(state, account)}",
+        request=(
+            f"withdraw {money(amount, thousands=True, whole=True)} in cash from "
+            f"{owner['name']}'s {_phrase(state, account)}"
+        ),
         lookups=_looked_up(owner),
     )
 
 
-def transfer_funds(state: State, rng: random.Random) -> Step | None:
+def transfer_funds(state: StateView, rng: random.Random) -> Step | None:
     today = _today(state)
-    options = []
+    options: list[tuple[dict[str, Any], str, dict[str, Any], int]] = []  # (source, "account" or "payee", to, room)
     for source in _active_accounts(state):
         room = min(
             source["balance_cents"] + source["overdraft_limit_cents"],
@@ -127,46 +122,49 @@ def transfer_funds(state: State, rng: random.Random) -> Step | None:
         for target in state["accounts"]:
             mine = target["customer_id"] == source["customer_id"] and target["id"] != source["id"]
             if mine and target["status"] == "active":
-                options.append((source, target, None, room))
+                options.append((source, "account", target, room))
         for payee in state["payees"]:
             if payee["customer_id"] == source["customer_id"]:
-                options.append((source, None, payee, room))
+                options.append((source, "payee", payee, room))
     if not options:
         return None
-    source, target, payee, room = rng.choice(options)
+    source, kind, to, room = rng.choice(options)
     amount = rng.choice([x for x in (1000, 5000, 10000, 25000, 50000, 100000) if x <= room])
     owner = _owner(state, source)
     args: dict[str, object] = {"from_account": source["number"], "amount_cents": amount}
-    if target is not None:
-        args["to_account"] = target["number"]
-        where = f"their {_phrase(state, target)}"  # the same owner's other account
+    if kind == "account":
+        args["to_account"] = to["number"]
+        where = f"their {_phrase(state, to)}"  # the same owner's other account
         lookups = _looked_up(owner)
     else:
-        args["payee_id"] = payee["id"]
-        where = f"their payee {payee['name']}"
+        args["payee_id"] = to["id"]
+        where = f"their payee {to['name']}"
         lookups = _looked_up(owner, Call(tool="list_payees", arguments={"customer_id": owner["id"]}))
-        if sum(p["name"] == payee["name"] for p in state["payees"] if p["customer_id"] == owner["id"]) > 1:
-            where += f" (account {payee['account_number']} at {payee['bank_name']})"
+        if sum(p["name"] == to["name"] for p in state["payees"] if p["customer_id"] == owner["id"]) > 1:
+            where += f" (account {to['account_number']} at {to['bank_name']})"
     return Step(
         arguments=args,
-        request=f"transfer {_usd(amount)} now from {owner['name']}'s {_phrase(state, source)} to {where}",
+        request=(
+            f"transfer {money(amount, thousands=True, whole=True)} now from "
+            f"{owner['name']}'s {_phrase(state, source)} to {where}"
+        ),
         lookups=lookups,
     )
 
 
-def cancel_transfer(state: State, rng: random.Random) -> Step | None:
+def cancel_transfer(state: StateView, rng: random.Random) -> Step | None:
+    accounts, payees, names = by_id(state, "accounts"), by_id(state, "payees"), unique_names(state, "customers")
     options = []
     for t in state["transfers"]:
         if t["status"] != "scheduled":
             continue
-        source = _by_id(state, "accounts", t["from_account_id"])
-        owner = _owner(state, source)
-        if not _unique_name(state, owner):
+        owner = _owner(state, accounts[t["from_account_id"]])
+        if owner["id"] not in names:
             continue
         if t["payee_id"] is not None:
-            dest = _by_id(state, "payees", t["payee_id"])["name"]
+            dest = payees[t["payee_id"]]["name"]
         else:
-            dest = _phrase(state, _by_id(state, "accounts", t["to_account_id"]))
+            dest = _phrase(state, accounts[t["to_account_id"]])
         same = [
             u
             for u in state["transfers"]
@@ -185,7 +183,7 @@ def cancel_transfer(state: State, rng: random.Random) -> Step | None:
     return Step(
         arguments={"transfer_id": t["id"]},
         request=(
-            f"cancel {owner['name']}'s {_usd(t['amount_cents'])} transfer to {dest} "
+            f"cancel {owner['name']}'s {money(t['amount_cents'], thousands=True, whole=True)} transfer to {dest} "
             f"scheduled for {_day(t['scheduled_for'])}"
         ),
         lookups=[
@@ -195,13 +193,14 @@ def cancel_transfer(state: State, rng: random.Random) -> Step | None:
     )
 
 
-def _usable_cards(state: State) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _usable_cards(state: StateView) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    accounts, names = by_id(state, "accounts"), unique_names(state, "customers")
     out = []
     for card in state["cards"]:
         if card["status"] not in ("active", "frozen"):
             continue
-        owner = _owner(state, _by_id(state, "accounts", card["account_id"]))
-        if _unique_name(state, owner):
+        owner = _owner(state, accounts[card["account_id"]])
+        if owner["id"] in names:
             out.append((card, owner))
     return out
 
@@ -213,7 +212,7 @@ def _card_lookups(owner: dict[str, Any]) -> list[Call]:
     ]
 
 
-def set_card_daily_limit(state: State, rng: random.Random) -> Step | None:
+def set_card_daily_limit(state: StateView, rng: random.Random) -> Step | None:
     cards = _usable_cards(state)
     if not cards:
         return None
@@ -222,12 +221,15 @@ def set_card_daily_limit(state: State, rng: random.Random) -> Step | None:
     limit = rng.choice(limits)
     return Step(
         arguments={"card_last4": card["last4"], "daily_limit_cents": limit},
-        request=f"set the daily limit on {owner['name']}'s card ending {card['last4']} to {_usd(limit)}",
+        request=(
+            f"set the daily limit on {owner['name']}'s card ending {card['last4']} to "
+            f"{money(limit, thousands=True, whole=True)}"
+        ),
         lookups=_card_lookups(owner),
     )
 
 
-def set_card_status(state: State, rng: random.Random) -> Step | None:
+def set_card_status(state: StateView, rng: random.Random) -> Step | None:
     cards = _usable_cards(state)
     if not cards:
         return None
@@ -241,7 +243,7 @@ def set_card_status(state: State, rng: random.Random) -> Step | None:
     )
 
 
-def report_card_lost(state: State, rng: random.Random) -> Step | None:
+def report_card_lost(state: StateView, rng: random.Random) -> Step | None:
     cards = _usable_cards(state)
     if not cards:
         return None
@@ -253,9 +255,10 @@ def report_card_lost(state: State, rng: random.Random) -> Step | None:
     )
 
 
-def file_dispute(state: State, rng: random.Random) -> Step | None:
+def file_dispute(state: StateView, rng: random.Random) -> Step | None:
     earliest = (date.fromisoformat(_today(state)) - timedelta(days=60)).isoformat()
     disputed = {d["transaction_id"] for d in state["disputes"]}
+    accounts, names = by_id(state, "accounts"), unique_names(state, "customers")
     options = []
     for tx in state["transactions"]:
         if tx["kind"] not in DISPUTABLE or tx["posted"] < earliest or tx["id"] in disputed:
@@ -268,9 +271,9 @@ def file_dispute(state: State, rng: random.Random) -> Step | None:
             and x["posted"] == tx["posted"]
             and x["amount_cents"] == tx["amount_cents"]
         ]
-        account = _by_id(state, "accounts", tx["account_id"])
+        account = accounts[tx["account_id"]]
         owner = _owner(state, account)
-        if len(twins) == 1 and _unique_name(state, owner):
+        if len(twins) == 1 and owner["id"] in names:
             options.append((tx, account, owner))
     if not options:
         return None
@@ -279,8 +282,8 @@ def file_dispute(state: State, rng: random.Random) -> Step | None:
     return Step(
         arguments={"transaction_id": tx["id"], "reason": reason},
         request=(
-            f"dispute the {_usd(-tx['amount_cents'])} {tx['description']} entry of {_day(tx['posted'])} on "
-            f"{owner['name']}'s {_phrase(state, account)} as {REASON_WORDS[reason]}"
+            f"dispute the {money(-tx['amount_cents'], thousands=True, whole=True)} {tx['description']} entry of "
+            f"{_day(tx['posted'])} on {owner['name']}'s {_phrase(state, account)} as {REASON_WORDS[reason]}"
         ),
         lookups=_looked_up(
             owner,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import DateStr, Id, like, money
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 DAILY_TRANSFER_LIMIT_CENTS = 500_000
@@ -20,10 +21,9 @@ CARD_LIMIT_MIN_CENTS = 10_000
 CARD_LIMIT_MAX_CENTS = 500_000
 CARD_YEARS = 4
 SEARCH_LIMIT = 20
-SQLITE_MAX_INT = 2**63 - 1
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
+# Not the toolkit's cents: the bank bounds amounts at 10**12 cents ($10bn), not at SQLite's largest
+# integer, so a balance plus an amount stays far inside SQLite's integers (its schemas publish this bound).
 PositiveCents = Annotated[int, Field(ge=1, le=10**12)]
 Cents = Annotated[int, Field(ge=0, le=10**12)]
 AccountType = Literal["checking", "savings"]
@@ -34,17 +34,6 @@ DISPUTABLE = ("card_purchase", "withdrawal", "fee")
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _usd(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}${cents // 100:,}.{cents % 100:02d}"
 
 
 def _customer(ctx: ToolContext, customer_id: int) -> dict[str, Any]:
@@ -93,9 +82,10 @@ def _require_funds(account: dict[str, Any], amount: int, doing: str) -> None:
     available = account["balance_cents"] + account["overdraft_limit_cents"]
     if amount > available:
         raise ToolError(
-            f"{_what(account)} cannot {doing} {_usd(amount)}: the balance is {_usd(account['balance_cents'])} "
-            f"and the overdraft limit {_usd(account['overdraft_limit_cents'])}, so at most {_usd(available)} "
-            "can leave it",
+            f"{_what(account)} cannot {doing} {money(amount, thousands=True)}: the balance is "
+            f"{money(account['balance_cents'], thousands=True)} and the overdraft limit "
+            f"{money(account['overdraft_limit_cents'], thousands=True)}, so at most "
+            f"{money(available, thousands=True)} can leave it",
             rule="sufficient-funds",
         )
 
@@ -173,7 +163,7 @@ def find_customer(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     text = query.strip()
     if not text:
         raise ToolError("query is empty; give part of a name, email or phone number")
-    pattern = _like(text)
+    pattern = like(text)
     return ctx.all(
         "SELECT id AS customer_id, name, email, phone, kyc_status FROM customers "
         "WHERE name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\' "
@@ -417,8 +407,9 @@ def transfer_funds(
     )
     if used + amount_cents > DAILY_TRANSFER_LIMIT_CENTS:
         raise ToolError(
-            f"{_what(source)} already has {_usd(used)} of transfers dated {day}; another {_usd(amount_cents)} "
-            f"would pass the {_usd(DAILY_TRANSFER_LIMIT_CENTS)} daily transfer limit",
+            f"{_what(source)} already has {money(used, thousands=True)} of transfers dated {day}; another "
+            f"{money(amount_cents, thousands=True)} would pass the "
+            f"{money(DAILY_TRANSFER_LIMIT_CENTS, thousands=True)} daily transfer limit",
             rule="daily-transfer-limit",
         )
     immediate = day == ctx.today
@@ -511,23 +502,19 @@ def open_account(
     if account_type == "savings" and overdraft_limit_cents:
         raise ToolError("savings accounts have no overdraft; leave overdraft_limit_cents out")
     number = _next_number(ctx, "CHK", 20000) if account_type == "checking" else _next_number(ctx, "SAV", 30000)
-    account_id = ctx.insert(
-        "accounts",
-        {
-            "customer_id": customer_id,
-            "number": number,
-            "account_type": account_type,
-            "nickname": nickname.strip() if nickname and nickname.strip() else None,
-            "status": "active",
-            "balance_cents": 0,
-            "overdraft_limit_cents": overdraft_limit_cents,
-            "opened": ctx.today,
-            "closed": None,
-        },
-    )
-    row = ctx.one("SELECT * FROM accounts WHERE id = ?", (account_id,))
-    assert row is not None
-    return {"owner": customer["name"], **_account_row(row)}
+    account = {
+        "customer_id": customer_id,
+        "number": number,
+        "account_type": account_type,
+        "nickname": nickname.strip() if nickname and nickname.strip() else None,
+        "status": "active",
+        "balance_cents": 0,
+        "overdraft_limit_cents": overdraft_limit_cents,
+        "opened": ctx.today,
+        "closed": None,
+    }
+    ctx.insert("accounts", account)
+    return {"owner": customer["name"], **_account_row(account)}
 
 
 @tool(kind="mutation")
@@ -542,8 +529,8 @@ def close_account(ctx: ToolContext, account_number: str) -> dict[str, Any]:
         raise ToolError(f"{_what(account)} is already closed")
     if account["balance_cents"] != 0:
         raise ToolError(
-            f"{_what(account)} has a balance of {_usd(account['balance_cents'])}; it must be exactly $0.00 "
-            "to close (transfer or withdraw the money first)",
+            f"{_what(account)} has a balance of {money(account['balance_cents'], thousands=True)}; it must be "
+            "exactly $0.00 to close (transfer or withdraw the money first)",
             rule="close-zero-balance",
         )
     pending = ctx.scalar(
@@ -714,8 +701,8 @@ def set_card_daily_limit(ctx: ToolContext, card_last4: str, daily_limit_cents: P
         raise ToolError(f"{what} is cancelled")
     if not CARD_LIMIT_MIN_CENTS <= daily_limit_cents <= CARD_LIMIT_MAX_CENTS:
         raise ToolError(
-            f"{_usd(daily_limit_cents)} is outside the allowed daily limit for {what}: "
-            f"{_usd(CARD_LIMIT_MIN_CENTS)} to {_usd(CARD_LIMIT_MAX_CENTS)}",
+            f"{money(daily_limit_cents, thousands=True)} is outside the allowed daily limit for {what}: "
+            f"{money(CARD_LIMIT_MIN_CENTS, thousands=True)} to {money(CARD_LIMIT_MAX_CENTS, thousands=True)}",
             rule="card-limit-range",
         )
     ctx.update("cards", {"id": card["id"]}, {"daily_limit_cents": daily_limit_cents})

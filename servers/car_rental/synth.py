@@ -14,10 +14,11 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step
+from envfarm.core.synth import Step, by_id, unique_names
+from envfarm.core.toolkit import money
+from envfarm.servers.car_rental.tools import DAILY_RATES, age_on
 
 TODAY = "2026-10-05"  # the clock of the base scenarios
-DAILY_RATES = {"economy": 3900, "compact": 4900, "suv": 7900, "van": 8900}
 ARTICLE = {"economy": "an economy car", "compact": "a compact", "suv": "an suv", "van": "a van"}
 EXTRA_WORDS = {
     "child_seat": "child seat",
@@ -27,14 +28,6 @@ EXTRA_WORDS = {
 }
 
 
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
-
-
-def _eur(cents: int) -> str:
-    return f"EUR {cents // 100}.{cents % 100:02d}"
-
-
 def _day(iso: str, year: bool = True) -> str:
     d = date.fromisoformat(iso)
     return f"{d.day} {d.strftime('%B')}" + (f" {d.year}" if year else "")
@@ -42,18 +35,6 @@ def _day(iso: str, year: bool = True) -> str:
 
 def _plus(iso: str, days: int) -> str:
     return (date.fromisoformat(iso) + timedelta(days=days)).isoformat()
-
-
-def _age_on(born: str, day: str) -> int:
-    b, d = date.fromisoformat(born), date.fromisoformat(day)
-    return d.year - b.year - ((d.month, d.day) < (b.month, b.day))
-
-
-def _unique_names(state: StateView) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for c in state["customers"]:
-        counts[c["name"]] = counts.get(c["name"], 0) + 1
-    return {c["id"]: c["name"] for c in state["customers"] if counts[c["name"]] == 1}
 
 
 def _free(state: StateView, branch_id: int, cls: str, pickup: str, ret: str) -> int:
@@ -74,11 +55,11 @@ def _free(state: StateView, branch_id: int, cls: str, pickup: str, ret: str) -> 
 
 def _driver_ok(customer: dict[str, Any], cls: str, pickup: str, ret: str) -> bool:
     need = 25 if cls == "van" else 21
-    return _age_on(customer["date_of_birth"], pickup) >= need and customer["licence_expiry"] >= ret
+    return age_on(customer["date_of_birth"], pickup) >= need and customer["licence_expiry"] >= ret
 
 
 def create_reservation(state: StateView, rng: random.Random) -> Step | None:
-    names, branches = _unique_names(state), _by_id(state, "branches")
+    names, branches = unique_names(state, "customers"), by_id(state, "branches")
     customers = [c for c in state["customers"] if c["id"] in names]
     for _ in range(40):
         customer = rng.choice(customers)
@@ -118,7 +99,7 @@ def create_reservation(state: StateView, rng: random.Random) -> Step | None:
 
 
 def add_extra(state: StateView, rng: random.Random) -> Step | None:
-    names, extras = _unique_names(state), _by_id(state, "extras")
+    names, extras = unique_names(state, "customers"), by_id(state, "extras")
     booked = [r for r in state["reservations"] if r["status"] == "booked" and r["customer_id"] in names]
     if not booked:
         return None
@@ -141,7 +122,7 @@ def add_extra(state: StateView, rng: random.Random) -> Step | None:
 
 
 def cancel_reservation(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "customers")
     booked = [r for r in state["reservations"] if r["status"] == "booked" and r["customer_id"] in names]
     if not booked:
         return None
@@ -158,7 +139,7 @@ def cancel_reservation(state: StateView, rng: random.Random) -> Step | None:
 
 
 def start_rental(state: StateView, rng: random.Random) -> Step | None:
-    names, branches, customers = _unique_names(state), _by_id(state, "branches"), _by_id(state, "customers")
+    names, branches, customers = unique_names(state, "customers"), by_id(state, "branches"), by_id(state, "customers")
     options = []
     for res in state["reservations"]:
         if res["status"] != "booked" or res["pickup_date"] != TODAY or res["customer_id"] not in names:
@@ -192,7 +173,7 @@ def start_rental(state: StateView, rng: random.Random) -> Step | None:
 
 
 def return_vehicle(state: StateView, rng: random.Random) -> Step | None:
-    names, vehicles = _unique_names(state), _by_id(state, "vehicles")
+    names, vehicles = unique_names(state, "customers"), by_id(state, "vehicles")
     rentals = {r["reservation_id"]: r for r in state["rentals"]}
     active = [r for r in state["reservations"] if r["status"] == "active" and r["id"] in rentals]
     if not active:
@@ -214,7 +195,7 @@ def return_vehicle(state: StateView, rng: random.Random) -> Step | None:
 
 
 def record_payment(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "customers")
     owed = []
     for res in state["reservations"]:
         charged = sum(c["amount_cents"] for c in state["charges"] if c["reservation_id"] == res["id"])
@@ -230,7 +211,8 @@ def record_payment(state: StateView, rng: random.Random) -> Step | None:
     return Step(
         arguments={"reference": res["reference"], "amount_cents": amount, "method": method},
         request=(
-            f"take a payment of {_eur(amount)} {how} from {names[res['customer_id']]} for booking {res['reference']}"
+            f"take a payment of {money(amount, 'EUR ')} {how} from {names[res['customer_id']]} "
+            f"for booking {res['reference']}"
         ),
         lookups=[Call(tool="get_reservation", arguments={"reference": res["reference"]})],
     )

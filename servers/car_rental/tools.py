@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import SQLITE_MAX_INT, DateStr, Email, Id, PositiveCents, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
-SQLITE_MAX_INT = 2**63 - 1
 DAILY_RATES = {"economy": 3900, "compact": 4900, "suv": 7900, "van": 8900}
 ONE_WAY_FEE_CENTS = 7500
 REFUEL_CENTS_PER_EIGHTH = 1500
@@ -26,10 +26,6 @@ MAX_DAYS = 30
 SEARCH_LIMIT = 20
 REF_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
-Cents = Annotated[int, Field(gt=0, le=SQLITE_MAX_INT)]
 Mileage = Annotated[int, Field(ge=0, le=SQLITE_MAX_INT)]
 Fuel = Annotated[int, Field(ge=0, le=8)]
 Quantity = Annotated[int, Field(ge=1, le=4)]
@@ -40,16 +36,8 @@ ExtraCode = Literal["child_seat", "gps", "extra_driver", "snow_chains"]
 # --- helpers (not tools) -------------------------------------------------------------------------
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _eur(cents: int) -> str:
-    return f"EUR {cents // 100}.{cents % 100:02d}"
-
-
-def _age_on(born: str, day: str) -> int:
+def age_on(born: str, day: str) -> int:
+    """Age in whole years on ``day`` (both YYYY-MM-DD)."""
     b, d = date.fromisoformat(born), date.fromisoformat(day)
     return d.year - b.year - ((d.month, d.day) < (b.month, b.day))
 
@@ -111,7 +99,7 @@ def _check_dates(ctx: ToolContext, pickup: str, ret: str) -> None:
 
 
 def _check_driver(customer: dict[str, Any], vehicle_class: str, pickup: str, ret: str) -> None:
-    age = _age_on(customer["date_of_birth"], pickup)
+    age = age_on(customer["date_of_birth"], pickup)
     need = MIN_AGE_VAN if vehicle_class == "van" else MIN_AGE
     if age < need:
         raise ToolError(
@@ -141,7 +129,9 @@ def _free(ctx: ToolContext, branch_id: int, vehicle_class: str, pickup: str, ret
     return int(fleet) - int(taken)
 
 
-def _require_free(ctx: ToolContext, branch: dict[str, Any], vehicle_class: str, pickup: str, ret: str, skip: int = 0):
+def _require_free(
+    ctx: ToolContext, branch: dict[str, Any], vehicle_class: str, pickup: str, ret: str, skip: int = 0
+) -> None:
     if _free(ctx, branch["id"], vehicle_class, pickup, ret, skip) < 1:
         raise ToolError(
             f"no {vehicle_class} is free at the {branch['name']} branch from {pickup} to {ret}; try another "
@@ -180,18 +170,6 @@ def _new_reference(ctx: ToolContext) -> str:
             return ref
 
 
-def _check_email(ctx: ToolContext, email: str, customer_id: int | None) -> str:
-    email = email.strip()
-    if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise ToolError(f"{email!r} is not an email address")
-    other = ctx.one(
-        "SELECT id, name FROM customers WHERE lower(email) = lower(?) AND id IS NOT ?", (email, customer_id)
-    )
-    if other is not None:
-        raise ToolError(f"email {email} already belongs to customer {other['name']}")
-    return email
-
-
 # --- queries -------------------------------------------------------------------------------------
 
 
@@ -209,7 +187,7 @@ def find_customer(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
         "SELECT id AS customer_id, name, email, phone, date_of_birth, licence_number, licence_expiry "
         "FROM customers WHERE lower(email) = lower(?) OR upper(licence_number) = upper(?) "
         "OR name LIKE ? ESCAPE '\\' ORDER BY name, id LIMIT ?",
-        (text, text, _like(text), SEARCH_LIMIT),
+        (text, text, like(text), SEARCH_LIMIT),
     )
     return rows
 
@@ -228,7 +206,7 @@ def get_customer(ctx: ToolContext, customer_id: Id) -> dict[str, Any]:
         "email": c["email"],
         "phone": c["phone"],
         "date_of_birth": c["date_of_birth"],
-        "age_today": _age_on(c["date_of_birth"], ctx.today),
+        "age_today": age_on(c["date_of_birth"], ctx.today),
         "licence_number": c["licence_number"],
         "licence_expiry": c["licence_expiry"],
         "reservations": ctx.scalar("SELECT COUNT(*) FROM reservations WHERE customer_id = ?", (customer_id,)),
@@ -340,7 +318,7 @@ def get_reservation(ctx: ToolContext, reference: str) -> dict[str, Any]:
     """
     r = _reservation(ctx, reference)
     names = {row["id"]: row["name"] for row in ctx.all("SELECT id, name FROM branches")}
-    customer = ctx.one("SELECT id, name FROM customers WHERE id = ?", (r["customer_id"],))
+    customer = _customer(ctx, r["customer_id"])
     rental = ctx.one(
         "SELECT v.plate, rt.picked_up, rt.start_mileage, rt.fuel_out, rt.returned, rt.end_mileage, rt.fuel_in "
         "FROM rentals rt JOIN vehicles v ON v.id = rt.vehicle_id WHERE rt.reservation_id = ?",
@@ -437,7 +415,7 @@ def register_customer(
         raise ToolError("name, phone and licence_number must not be empty")
     parse_date(date_of_birth, "date_of_birth")
     parse_date(licence_expiry, "licence_expiry")
-    email = _check_email(ctx, email, None)
+    email = unique_email(ctx, "customers", email, None, "customer", None)
     other = ctx.one("SELECT name FROM customers WHERE upper(licence_number) = ?", (licence,))
     if other is not None:
         raise ToolError(f"licence {licence} is already registered to customer {other['name']}")
@@ -452,7 +430,7 @@ def register_customer(
             "licence_expiry": licence_expiry,
         },
     )
-    return {"customer_id": customer_id, "name": name, "age_today": _age_on(date_of_birth, ctx.today)}
+    return {"customer_id": customer_id, "name": name, "age_today": age_on(date_of_birth, ctx.today)}
 
 
 @tool(kind="mutation")
@@ -589,6 +567,8 @@ def change_reservation_dates(
     c = _customer(ctx, res["customer_id"])
     _check_driver(c, res["vehicle_class"], pickup_date, return_date)
     b = ctx.one("SELECT * FROM branches WHERE id = ?", (res["pickup_branch_id"],))
+    if b is None:
+        raise ToolError(f"reservation {res['reference']} has no pickup branch on record")
     _require_free(ctx, b, res["vehicle_class"], pickup_date, return_date, skip=res["id"])
     quote = _requote(ctx, res, pickup_date, return_date)
     ctx.update(
@@ -699,6 +679,8 @@ def return_vehicle(ctx: ToolContext, reference: str, mileage: Mileage, fuel_leve
     if res["status"] != "active":
         raise ToolError(f"reservation {res['reference']} is {res['status']}; only an active rental can be returned")
     rental = ctx.one("SELECT * FROM rentals WHERE reservation_id = ?", (res["id"],))
+    if rental is None:
+        raise ToolError(f"reservation {res['reference']} is active but has no rental on record")
     if mileage < rental["start_mileage"]:
         raise ToolError(f"mileage {mileage} is below the {rental['start_mileage']} km recorded at pickup")
     charges = [("rental", res["quoted_cents"], f"rental {res['reference']} as quoted")]
@@ -740,7 +722,7 @@ def return_vehicle(ctx: ToolContext, reference: str, mileage: Mileage, fuel_leve
 
 @tool(kind="mutation")
 def record_payment(
-    ctx: ToolContext, reference: str, amount_cents: Cents, method: Literal["card", "cash"]
+    ctx: ToolContext, reference: str, amount_cents: PositiveCents, method: Literal["card", "cash"]
 ) -> dict[str, Any]:
     """Record a payment towards a reservation's charges, at most the balance still owed.
 
@@ -753,7 +735,8 @@ def record_payment(
     charged, paid = _balance(ctx, res["id"])
     if amount_cents > charged - paid:
         raise ToolError(
-            f"{_eur(amount_cents)} is more than the {_eur(charged - paid)} still owed on {res['reference']}"
+            f"{money(amount_cents, 'EUR ')} is more than the {money(charged - paid, 'EUR ')} still owed on "
+            f"{res['reference']}"
         )
     ctx.insert(
         "payments", {"reservation_id": res["id"], "amount_cents": amount_cents, "method": method, "paid_on": ctx.today}

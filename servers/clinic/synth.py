@@ -13,7 +13,8 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step
+from envfarm.core.synth import Step, by_id, unique_names
+from envfarm.core.toolkit import money
 
 NOW = datetime.fromisoformat("2026-04-20T08:30:00+00:00")
 PLAN_NAMES = {"BASIC": "Basic Care", "STANDARD": "Standard Plus", "PREMIUM": "Premium Complete"}
@@ -26,28 +27,13 @@ MEDICATIONS = [
 ]
 
 
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
-
-
-def _unique_names(state: StateView) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for p in state["patients"]:
-        counts[p["name"]] = counts.get(p["name"], 0) + 1
-    return {p["id"]: p["name"] for p in state["patients"] if counts[p["name"]] == 1}
-
-
 def _when(starts_at: str) -> str:
     at = datetime.fromisoformat(starts_at)
     return f"{at.date().isoformat()} at {at.strftime('%H:%M')}"
 
 
 def _start(state: StateView, slot_id: int) -> datetime:
-    return datetime.fromisoformat(_by_id(state, "slots")[slot_id]["starts_at"])
+    return datetime.fromisoformat(by_id(state, "slots")[slot_id]["starts_at"])
 
 
 def _booked(state: StateView) -> list[dict[str, Any]]:
@@ -55,7 +41,7 @@ def _booked(state: StateView) -> list[dict[str, Any]]:
 
 
 def book_appointment(state: StateView, rng: random.Random) -> Step | None:
-    names, doctors = _unique_names(state), _by_id(state, "doctors")
+    names, doctors = unique_names(state, "patients"), by_id(state, "doctors")
     taken = {a["slot_id"] for a in state["appointments"] if a["status"] != "cancelled"}
     slots = [
         s
@@ -77,7 +63,7 @@ def book_appointment(state: StateView, rng: random.Random) -> Step | None:
     if not slots:
         return None
     slot = rng.choice(slots)
-    by_slot = _by_id(state, "slots")
+    by_slot = by_id(state, "slots")
     busy = {a["patient_id"] for a in _booked(state) if by_slot[a["slot_id"]]["starts_at"] == slot["starts_at"]}
     patients = [p for p in patients if p["id"] not in busy]
     if not patients:
@@ -97,7 +83,7 @@ def book_appointment(state: StateView, rng: random.Random) -> Step | None:
 
 
 def cancel_appointment(state: StateView, rng: random.Random) -> Step | None:
-    names, slots, doctors = _unique_names(state), _by_id(state, "slots"), _by_id(state, "doctors")
+    names, slots, doctors = unique_names(state, "patients"), by_id(state, "slots"), by_id(state, "doctors")
     appts = [a for a in _booked(state) if a["patient_id"] in names and _start(state, a["slot_id"]) > NOW]
     if not appts:
         return None
@@ -119,7 +105,7 @@ def cancel_appointment(state: StateView, rng: random.Random) -> Step | None:
 
 
 def pay_invoice(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "patients")
     unpaid = [i for i in state["invoices"] if i["status"] == "unpaid" and i["patient_id"] in names]
     if not unpaid:
         return None
@@ -130,7 +116,7 @@ def pay_invoice(state: StateView, rng: random.Random) -> Step | None:
     who = names[inv["patient_id"]]
     return Step(
         arguments={"invoice_id": inv["id"], "method": method},
-        request=f"take {who}'s {method} payment of {_usd(inv['amount_cents'])}, which settles their open invoice",
+        request=f"take {who}'s {method} payment of {money(inv['amount_cents'])}, which settles their open invoice",
         lookups=[
             Call(tool="find_patient", arguments={"query": who}),
             Call(tool="list_patient_invoices", arguments={"patient_id": inv["patient_id"]}),
@@ -139,7 +125,7 @@ def pay_invoice(state: StateView, rng: random.Random) -> Step | None:
 
 
 def change_patient_plan(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "patients")
     patients = [p for p in state["patients"] if p["id"] in names]
     if not patients:
         return None
@@ -157,7 +143,7 @@ def change_patient_plan(state: StateView, rng: random.Random) -> Step | None:
 
 
 def _past_booked(state: StateView) -> list[dict[str, Any]]:
-    names = _unique_names(state)
+    names = unique_names(state, "patients")
     return [a for a in _booked(state) if a["patient_id"] in names and _start(state, a["slot_id"]) <= NOW]
 
 
@@ -166,9 +152,9 @@ def _closing(state: StateView, rng: random.Random, happened: str) -> Step | None
     if not appts:
         return None
     appt = rng.choice(appts)
-    slot = _by_id(state, "slots")[appt["slot_id"]]
-    doctor = _by_id(state, "doctors")[slot["doctor_id"]]
-    who = _unique_names(state)[appt["patient_id"]]
+    slot = by_id(state, "slots")[appt["slot_id"]]
+    doctor = by_id(state, "doctors")[slot["doctor_id"]]
+    who = unique_names(state, "patients")[appt["patient_id"]]
     return Step(
         arguments={"appointment_id": appt["id"]},
         request=f"{who}'s appointment with {doctor['name']} on {_when(slot['starts_at'])} {happened}",
@@ -188,7 +174,7 @@ def mark_no_show(state: StateView, rng: random.Random) -> Step | None:
 
 
 def issue_prescription(state: StateView, rng: random.Random) -> Step | None:
-    names, slots, doctors = _unique_names(state), _by_id(state, "slots"), _by_id(state, "doctors")
+    names, slots, doctors = unique_names(state, "patients"), by_id(state, "slots"), by_id(state, "doctors")
     pairs = sorted(
         {
             (slots[a["slot_id"]]["doctor_id"], a["patient_id"])
@@ -222,7 +208,7 @@ def issue_prescription(state: StateView, rng: random.Random) -> Step | None:
 
 
 def create_referral(state: StateView, rng: random.Random) -> Step | None:
-    names, slots, doctors = _unique_names(state), _by_id(state, "slots"), _by_id(state, "doctors")
+    names, slots, doctors = unique_names(state, "patients"), by_id(state, "slots"), by_id(state, "doctors")
     today = NOW.date().isoformat()
     pairs = sorted(
         {

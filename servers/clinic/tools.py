@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import DateStr, Email, Id, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 LATE_CANCEL_FEE_CENTS = 4000
@@ -23,12 +24,8 @@ MAX_FUTURE_APPOINTMENTS = 3
 REFERRAL_VALID_DAYS = 90
 MAX_REFILLS = 12
 SEARCH_LIMIT = 20
-SQLITE_MAX_INT = 2**63 - 1
 GP = "general_practice"
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 Refills = Annotated[int, Field(ge=0, le=MAX_REFILLS)]
 Specialty = Literal["general_practice", "cardiology", "dermatology", "orthopedics", "neurology"]
 PlanCode = Literal["BASIC", "STANDARD", "PREMIUM"]
@@ -37,15 +34,6 @@ CancelledBy = Literal["patient", "clinic"]
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
 
 
 def _at(value: str) -> datetime:
@@ -135,18 +123,6 @@ def _coverage(ctx: ToolContext, plan_id: int, specialty: str) -> dict[str, Any] 
     return ctx.one("SELECT * FROM plan_coverages WHERE plan_id = ? AND specialty = ?", (plan_id, specialty))
 
 
-def _check_email(ctx: ToolContext, email: str, patient_id: int | None) -> str:
-    email = email.strip()
-    if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise ToolError(f"{email!r} is not an email address")
-    other = ctx.one("SELECT id, name FROM patients WHERE lower(email) = lower(?) AND id IS NOT ?", (email, patient_id))
-    if other is not None:
-        raise ToolError(
-            f"email {email} already belongs to patient {other['id']} ({other['name']})", rule="unique-email"
-        )
-    return email
-
-
 def _require_free_future_slot(ctx: ToolContext, slot: dict[str, Any], ignore_appt: int | None = None) -> None:
     what = f"slot {slot['id']} ({slot['doctor_name']} at {slot['starts_at']})"
     if _at(slot["starts_at"]) <= ctx.now:
@@ -220,7 +196,7 @@ def find_patient(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     text = query.strip()
     if not text:
         raise ToolError("query is empty; give part of a name, a patient number, an email or a phone number")
-    pattern = _like(text)
+    pattern = like(text)
     return ctx.all(
         "SELECT p.id AS patient_id, p.patient_number, p.name, p.date_of_birth, p.email, p.phone, "
         "pl.code AS plan_code, pl.name AS plan_name FROM patients p JOIN plans pl ON pl.id = p.plan_id "
@@ -285,7 +261,7 @@ def find_doctors(ctx: ToolContext, name: str | None = None, specialty: Specialty
     params: list[Any] = []
     if name is not None and name.strip():
         sql += "AND name LIKE ? ESCAPE '\\' "
-        params.append(_like(name.strip()))
+        params.append(like(name.strip()))
     if specialty is not None:
         sql += "AND specialty = ? "
         params.append(specialty)
@@ -448,7 +424,7 @@ def book_appointment(ctx: ToolContext, patient_id: Id, slot_id: Id, reason: str 
     fee = _unpaid_no_show(ctx, patient_id)
     if fee is not None:
         raise ToolError(
-            f"{_who(patient)} has an unpaid no-show fee (invoice {fee['id']}, {_usd(fee['amount_cents'])}); "
+            f"{_who(patient)} has an unpaid no-show fee (invoice {fee['id']}, {money(fee['amount_cents'])}); "
             "it must be paid before booking",
             rule="unpaid-no-show-block",
         )
@@ -734,8 +710,9 @@ def pay_invoice(ctx: ToolContext, invoice_id: Id, method: Method) -> dict[str, A
         raise ToolError(f"no invoice with id {invoice_id}; see list_patient_invoices")
     if inv["status"] != "unpaid":
         raise ToolError(f"invoice {invoice_id} is already {inv['status']}")
-    ctx.update("invoices", {"id": invoice_id}, {"status": "paid", "paid_on": ctx.today, "method": method})
-    return _invoice_out(ctx.one("SELECT * FROM invoices WHERE id = ?", (invoice_id,)) or {})
+    paid = {"status": "paid", "paid_on": ctx.today, "method": method}
+    ctx.update("invoices", {"id": invoice_id}, paid)
+    return _invoice_out({**inv, **paid})
 
 
 @tool(kind="mutation")
@@ -757,7 +734,7 @@ def register_patient(
     born = parse_date(date_of_birth, "date_of_birth").isoformat()
     if born > ctx.today:
         raise ToolError(f"date of birth {born} is in the future")
-    email = _check_email(ctx, email, None)
+    email = unique_email(ctx, "patients", email, None, "patient", "unique-email")
     plan_id = _plan_id(ctx, plan_code)
     numbers = [int(n[3:]) for (n,) in ctx.db.execute("SELECT patient_number FROM patients") if n[3:].isdigit()]
     number = f"PT-{max(numbers, default=1000) + 1}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step, StepMaker
+from envfarm.core.synth import Step, StepMaker, by_id
 
 PRIORITIES = ["low", "medium", "high", "critical"]
 OPEN = ("new", "assigned", "in_progress")
@@ -35,10 +35,6 @@ NOTES = [
 State = StateView
 
 
-def _by_id(state: State, table: str) -> dict[int, dict[str, Any]]:
-    return {r["id"]: r for r in state[table]}
-
-
 def _skills(agent: dict[str, Any]) -> list[str]:
     return [s.strip() for s in agent["skills"].split(",") if s.strip()]
 
@@ -48,7 +44,7 @@ def _ticket_lookup(ticket: dict[str, Any]) -> Call:
 
 
 def _about(state: State, ticket: dict[str, Any]) -> str:
-    user = _by_id(state, "users")[ticket["user_id"]]
+    user = by_id(state, "users")[ticket["user_id"]]
     return f"ticket {ticket['number']} ({user['name']}'s {ticket['title']!r})"
 
 
@@ -164,7 +160,7 @@ def return_asset(state: State, rng: random.Random) -> Step | None:
     if not assets:
         return None
     asset = rng.choice(assets)
-    user = _by_id(state, "users")[asset["user_id"]]
+    user = by_id(state, "users")[asset["user_id"]]
     condition = rng.choice(["good", "damaged"])
     how = "it is in good shape, so put it back in stock" if condition == "good" else "it is damaged, send it to repair"
     return Step(

@@ -12,18 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import Email, Id, like
 from envfarm.core.tools import ToolContext, ToolError, tool
 
 SLA_HOURS = {"critical": 4, "high": 8, "medium": 24, "low": 72}
 PRIORITY_ORDER = ["low", "medium", "high", "critical"]
 REOPEN_DAYS = 7
 SEARCH_LIMIT = 25
-SQLITE_MAX_INT = 2**63 - 1
 OPEN_STATUSES = ("new", "assigned", "in_progress")
 
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 DateTimeStr = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-EmailStr = Annotated[str, Field(json_schema_extra={"format": "email"})]
 Category = Literal["hardware", "software", "network", "access", "email"]
 Priority = Literal["low", "medium", "high", "critical"]
 Status = Literal["new", "assigned", "in_progress", "resolved", "closed"]
@@ -32,11 +30,6 @@ AssetStatus = Literal["in_stock", "assigned", "in_repair", "retired"]
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _now(ctx: ToolContext) -> str:
@@ -61,8 +54,9 @@ def _agent(ctx: ToolContext, agent_id: int) -> dict[str, Any]:
     return agent
 
 
-def _ticket(ctx: ToolContext, ticket_id: int) -> dict[str, Any]:
-    ticket = ctx.one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+def _ticket(ctx: ToolContext, ticket_id: int, select: str = "SELECT * FROM tickets t ") -> dict[str, Any]:
+    """The ticket's row; ``select`` may join more onto ``tickets t`` (as ``_TICKETS_SQL`` does)."""
+    ticket = ctx.one(f"{select}WHERE t.id = ?", (ticket_id,))
     if ticket is None:
         raise ToolError(f"no ticket with id {ticket_id}; look tickets up with search_tickets")
     return ticket
@@ -148,7 +142,7 @@ def _text(value: str, what: str) -> str:
 
 
 @tool(kind="query")
-def find_user(ctx: ToolContext, query: str | None = None, email: EmailStr | None = None) -> list[dict[str, Any]]:
+def find_user(ctx: ToolContext, query: str | None = None, email: Email | None = None) -> list[dict[str, Any]]:
     """Find staff members (users) by part of their name or department, or by exact email.
 
     Args:
@@ -160,7 +154,7 @@ def find_user(ctx: ToolContext, query: str | None = None, email: EmailStr | None
     else:
         if query is None or not query.strip():
             raise ToolError("query is empty: give part of a name or department, or an email")
-        pattern = _like(query.strip())
+        pattern = like(query.strip())
         rows = ctx.all(
             "SELECT * FROM users WHERE name LIKE ? ESCAPE '\\' OR department LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
             (pattern, pattern, SEARCH_LIMIT),
@@ -247,12 +241,15 @@ def search_tickets(
         params.append(number.strip().upper())
     if text is not None and text.strip():
         where.append("(t.title LIKE ? ESCAPE '\\' OR t.description LIKE ? ESCAPE '\\')")
-        params += [_like(text.strip())] * 2
-    for column, value in (("user_id", user_id), ("agent_id", agent_id), ("status", status)):
-        if value is not None:
-            where.append(f"t.{column} = ?")
-            params.append(value)
-    for column, value in (("category", category), ("priority", priority)):
+        params += [like(text.strip())] * 2
+    filters: dict[str, object] = {
+        "user_id": user_id,
+        "agent_id": agent_id,
+        "status": status,
+        "category": category,
+        "priority": priority,
+    }
+    for column, value in filters.items():
         if value is not None:
             where.append(f"t.{column} = ?")
             params.append(value)
@@ -268,9 +265,7 @@ def get_ticket(ctx: ToolContext, ticket_id: Id) -> dict[str, Any]:
     Args:
         ticket_id: the ticket's id (from search_tickets)
     """
-    _ticket(ctx, ticket_id)
-    t = ctx.one(f"{_TICKETS_SQL}WHERE t.id = ?", (ticket_id,))
-    assert t is not None
+    t = _ticket(ctx, ticket_id, _TICKETS_SQL)
     comments = ctx.all(
         "SELECT c.*, a.name AS agent_name FROM comments c LEFT JOIN agents a ON a.id = c.agent_id "
         "WHERE c.ticket_id = ? ORDER BY c.created_at, c.id",
@@ -349,7 +344,7 @@ def find_assets(
     where: list[str] = []
     params: list[Any] = []
     if query is not None and query.strip():
-        pattern = _like(query.strip())
+        pattern = like(query.strip())
         where.append("(s.tag LIKE ? ESCAPE '\\' OR s.model LIKE ? ESCAPE '\\' OR s.serial LIKE ? ESCAPE '\\')")
         params += [pattern] * 3
     for column, value in (("kind", kind), ("status", status), ("user_id", user_id)):

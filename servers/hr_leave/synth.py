@@ -15,7 +15,7 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step, StepMaker
+from envfarm.core.synth import Step, StepMaker, by_id
 from envfarm.servers.hr_leave.tools import count_working_days_between
 
 SCENARIO_TODAY = "2026-03-02"
@@ -34,10 +34,6 @@ def _today(state: StateView) -> date:
     for r in state["leave_requests"]:
         dates += [d for d in (r["submitted_on"], r["decided_on"], r["cancelled_on"]) if d]
     return date.fromisoformat(max(dates))
-
-
-def _by_id(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    return {r["id"]: r for r in rows}
 
 
 def _holidays(state: StateView) -> set[str]:
@@ -74,7 +70,7 @@ def _say(day: str) -> str:
 
 def submit_leave_request(state: StateView, rng: random.Random) -> Step | None:
     today = _today(state)
-    employees = _by_id(state["employees"])
+    employees = by_id(state, "employees")
     holidays = _holidays(state)
     balances = [b for b in state["leave_balances"] if b["leave_type_id"] == 1 and _remaining(state, b) > 0]
     for _ in range(40):
@@ -112,7 +108,7 @@ def submit_leave_request(state: StateView, rng: random.Random) -> Step | None:
 
 def _decidable(state: StateView) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
     """Pending requests whose employee has a manager: (request, employee, manager)."""
-    employees = _by_id(state["employees"])
+    employees = by_id(state, "employees")
     out = []
     for r in state["leave_requests"]:
         emp = employees[r["employee_id"]]
@@ -122,7 +118,7 @@ def _decidable(state: StateView) -> list[tuple[dict[str, Any], dict[str, Any], d
 
 
 def approve_leave_request(state: StateView, rng: random.Random) -> Step | None:
-    types = _by_id(state["leave_types"])
+    types = by_id(state, "leave_types")
     options = []
     for r, emp, manager in _decidable(state):
         if types[r["leave_type_id"]]["blackout_applies"] and _blocked(
@@ -180,7 +176,7 @@ def reject_leave_request(state: StateView, rng: random.Random) -> Step | None:
 
 def cancel_leave_request(state: StateView, rng: random.Random) -> Step | None:
     cutoff = (_today(state) + timedelta(days=14)).isoformat()
-    employees = _by_id(state["employees"])
+    employees = by_id(state, "employees")
     options = [
         r
         for r in state["leave_requests"]
@@ -207,7 +203,7 @@ def set_leave_entitlement(state: StateView, rng: random.Random) -> Step | None:
     if not state["leave_balances"]:
         return None
     bal = rng.choice(state["leave_balances"])
-    emp = _by_id(state["employees"])[bal["employee_id"]]
+    emp = by_id(state, "employees")[bal["employee_id"]]
     new = min(bal["entitled_days"] + rng.randint(1, 5), 366)
     if new == bal["entitled_days"]:
         return None
@@ -253,7 +249,7 @@ def add_blackout_period(state: StateView, rng: random.Random) -> Step | None:
 
 
 def change_manager(state: StateView, rng: random.Random) -> Step | None:
-    employees = _by_id(state["employees"])
+    employees = by_id(state, "employees")
 
     def chain(emp_id: int) -> set[int]:
         """The employee and everyone above them."""

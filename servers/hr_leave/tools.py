@@ -15,15 +15,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import DateStr, Id, like
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
-SQLITE_MAX_INT = 2**63 - 1
 SEARCH_LIMIT = 20
 PARENTAL_MIN_SERVICE_DAYS = 182
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-# Ids are bounded so every value the schema admits fits an SQLite integer.
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 Year = Annotated[int, Field(ge=2000, le=2100)]
 Days = Annotated[int, Field(ge=0, le=366)]
 LeaveCode = Literal["annual", "sick", "parental", "compassionate"]
@@ -43,11 +40,6 @@ def count_working_days_between(start: date, end: date, holidays: Iterable[str]) 
             days += 1
         day += timedelta(days=1)
     return days
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _holidays(ctx: ToolContext) -> list[str]:
@@ -154,9 +146,9 @@ def _check_manager(ctx: ToolContext, req: dict[str, Any], approver_id: int, doin
     approver = _employee(ctx, approver_id, "approver")
     emp = _employee(ctx, req["employee_id"])
     if emp["manager_id"] != approver_id:
-        manager = "no manager on record" if emp["manager_id"] is None else f"manager id {emp['manager_id']}"
+        manager = "no manager on record"
         if emp["manager_id"] is not None:
-            boss = ctx.one("SELECT name FROM employees WHERE id = ?", (emp["manager_id"],))
+            boss = _employee(ctx, emp["manager_id"], "manager")
             manager = f"their manager is {boss['name']} (employee {emp['manager_id']})"
         raise ToolError(
             f"{_who(approver)} cannot {doing} {_req_label(req)}: only {emp['name']}'s own manager can; {manager}",
@@ -210,7 +202,7 @@ def find_employee(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
         "e.manager_id, m.name AS manager_name FROM employees e JOIN departments d ON d.id = e.department_id "
         "LEFT JOIN employees m ON m.id = e.manager_id "
         "WHERE lower(e.email) = lower(?) OR e.name LIKE ? ESCAPE '\\' ORDER BY e.name, e.id LIMIT ?",
-        (text, _like(text), SEARCH_LIMIT),
+        (text, like(text), SEARCH_LIMIT),
     )
     return rows
 
@@ -315,7 +307,8 @@ def list_leave_requests(
         status: only requests with this status: pending, approved, rejected or cancelled
         department_id: only requests of employees in this department (id from list_departments)
     """
-    where, params = ["1 = 1"], []
+    where = ["1 = 1"]
+    params: list[int | str] = []
     if employee_id is not None:
         _employee(ctx, employee_id)
         where.append("r.employee_id = ?")

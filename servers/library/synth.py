@@ -9,31 +9,15 @@ refuses, so makers prefer rows that satisfy the rules but need not prove it.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step
-
-
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
-
-
-def _unique_names(state: StateView) -> dict[int, str]:
-    """Members whose name alone identifies them."""
-    counts: dict[str, int] = {}
-    for m in state["members"]:
-        counts[m["name"]] = counts.get(m["name"], 0) + 1
-    return {m["id"]: m["name"] for m in state["members"] if counts[m["name"]] == 1}
+from envfarm.core.synth import Step, by_id, unique_names
+from envfarm.core.toolkit import money
 
 
 def return_copy(state: StateView, rng: random.Random) -> Step | None:
-    copies, books, names = _by_id(state, "copies"), _by_id(state, "books"), _unique_names(state)
+    copies, books, names = by_id(state, "copies"), by_id(state, "books"), unique_names(state, "members")
     loans = [loan for loan in state["loans"] if loan["status"] == "active" and loan["member_id"] in names]
     if not loans:
         return None
@@ -50,9 +34,9 @@ def return_copy(state: StateView, rng: random.Random) -> Step | None:
 def checkout_copy(state: StateView, rng: random.Random) -> Step | None:
     copies, books, branches, names = (
         state["copies"],
-        _by_id(state, "books"),
-        _by_id(state, "branches"),
-        _unique_names(state),
+        by_id(state, "books"),
+        by_id(state, "branches"),
+        unique_names(state, "members"),
     )
     members = [m for m in state["members"] if m["status"] == "active" and m["id"] in names]
     available = [c for c in copies if c["status"] == "available"]
@@ -76,7 +60,7 @@ def checkout_copy(state: StateView, rng: random.Random) -> Step | None:
 
 
 def renew_loan(state: StateView, rng: random.Random) -> Step | None:
-    copies, books, names = _by_id(state, "copies"), _by_id(state, "books"), _unique_names(state)
+    copies, books, names = by_id(state, "copies"), by_id(state, "books"), unique_names(state, "members")
     loans = [
         loan
         for loan in state["loans"]
@@ -107,7 +91,7 @@ def renew_loan(state: StateView, rng: random.Random) -> Step | None:
 
 
 def pay_fine(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "members")
     fines = [f for f in state["fines"] if f["status"] == "unpaid" and f["member_id"] in names]
     if not fines:
         return None
@@ -120,7 +104,7 @@ def pay_fine(state: StateView, rng: random.Random) -> Step | None:
     method = rng.choice(["cash", "card"])
     return Step(
         arguments={"fine_id": fine["id"], "amount_cents": balance, "method": method},
-        request=f"take {member}'s payment of {_usd(balance)} by {method}, which clears their fine",
+        request=f"take {member}'s payment of {money(balance)} by {method}, which clears their fine",
         lookups=[
             Call(tool="find_member", arguments={"query": member}),
             Call(tool="list_member_fines", arguments={"member_id": fine["member_id"]}),
@@ -129,7 +113,7 @@ def pay_fine(state: StateView, rng: random.Random) -> Step | None:
 
 
 def update_member_contact(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "members")
     members = [m for m in state["members"] if m["id"] in names]
     if not members:
         return None
@@ -145,7 +129,7 @@ def update_member_contact(state: StateView, rng: random.Random) -> Step | None:
 
 
 def place_hold(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "members")
     shelved = {c["book_id"] for c in state["copies"] if c["status"] == "available"}
     books = [b for b in state["books"] if b["id"] not in shelved]
     members = [m for m in state["members"] if m["status"] == "active" and m["id"] in names]
@@ -163,7 +147,7 @@ def place_hold(state: StateView, rng: random.Random) -> Step | None:
 
 
 def renew_membership(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "members")
     members = [m for m in state["members"] if m["status"] == "active" and m["id"] in names]
     if not members:
         return None

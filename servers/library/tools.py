@@ -10,10 +10,9 @@ the scenario clock (``ctx.today``), never the wall clock.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field
-
+from envfarm.core.toolkit import DateStr, Id, PositiveCents, like, money, unique_email, update_contact
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 LOAN_DAYS = 21
@@ -25,25 +24,9 @@ FINE_CAP_CENTS = 1000
 FINE_BLOCK_CENTS = 1000  # blocked when unpaid fines are MORE than this
 PICKUP_DAYS = 7
 SEARCH_LIMIT = 20
-SQLITE_MAX_INT = 2**63 - 1
-
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-# Ids and amounts are bounded so every value the schema admits fits an SQLite integer.
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
-PositiveCents = Annotated[int, Field(gt=0, le=SQLITE_MAX_INT)]
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with its own % and _ taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
 
 
 def _plus_one_year(day: date) -> date:
@@ -114,8 +97,8 @@ def _require_good_standing(ctx: ToolContext, member: dict[str, Any], doing: str)
     due = _fines_due(ctx, member["id"])
     if due > FINE_BLOCK_CENTS:
         raise ToolError(
-            f"{_who(member)} cannot {doing}: unpaid fines total {_usd(due)}, more than the "
-            f"{_usd(FINE_BLOCK_CENTS)} limit; the balance must be paid down first",
+            f"{_who(member)} cannot {doing}: unpaid fines total {money(due)}, more than the "
+            f"{money(FINE_BLOCK_CENTS)} limit; the balance must be paid down first",
             rule="fine-block",
         )
 
@@ -149,16 +132,6 @@ def _shelve(ctx: ToolContext, copy: dict[str, Any]) -> dict[str, Any] | None:
         "member_name": first["member_name"],
         "pickup_by": pickup_by,
     }
-
-
-def _check_email(ctx: ToolContext, email: str, member_id: int | None) -> str:
-    email = email.strip()
-    if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise ToolError(f"{email!r} is not an email address")
-    other = ctx.one("SELECT id, name FROM members WHERE lower(email) = lower(?) AND id IS NOT ?", (email, member_id))
-    if other is not None:
-        raise ToolError(f"email {email} already belongs to member {other['id']} ({other['name']})", rule="unique-email")
-    return email
 
 
 def _loan_row(ctx: ToolContext, loan: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +177,7 @@ def find_member(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
         "SELECT id, card_number, name, email, phone, member_type, status, expires FROM members "
         "WHERE upper(card_number) = upper(?) OR lower(email) = lower(?) OR name LIKE ? ESCAPE '\\' "
         "ORDER BY name, id LIMIT ?",
-        (text, text, _like(text), SEARCH_LIMIT),
+        (text, text, like(text), SEARCH_LIMIT),
     )
     for row in rows:
         row["member_id"] = row.pop("id")
@@ -244,7 +217,7 @@ def get_member_account(ctx: ToolContext, member_id: Id) -> dict[str, Any]:
     if problem:
         blocks.append(problem)
     if due > FINE_BLOCK_CENTS:
-        blocks.append(f"unpaid fines of {_usd(due)} are over the {_usd(FINE_BLOCK_CENTS)} limit")
+        blocks.append(f"unpaid fines of {money(due)} are over the {money(FINE_BLOCK_CENTS)} limit")
     if loans >= limit:
         blocks.append(f"at the loan limit ({limit} items)")
     return {
@@ -286,15 +259,15 @@ def search_books(
     if not text:
         raise ToolError("query is empty; give part of a title, an author, an ISBN or a genre")
     digits = text.replace("-", "").replace(" ", "")
-    like = _like(text)
+    pattern = like(text)
     where = {
-        "title": ("b.title LIKE ? ESCAPE '\\'", [like]),
-        "author": ("b.author LIKE ? ESCAPE '\\'", [like]),
-        "genre": ("b.genre LIKE ? ESCAPE '\\'", [like]),
+        "title": ("b.title LIKE ? ESCAPE '\\'", [pattern]),
+        "author": ("b.author LIKE ? ESCAPE '\\'", [pattern]),
+        "genre": ("b.genre LIKE ? ESCAPE '\\'", [pattern]),
         "isbn": ("b.isbn = ?", [digits]),
         "any": (
             "(b.title LIKE ? ESCAPE '\\' OR b.author LIKE ? ESCAPE '\\' OR b.genre LIKE ? ESCAPE '\\' OR b.isbn = ?)",
-            [like, like, like, digits],
+            [pattern, pattern, pattern, digits],
         ),
     }[field]
     return ctx.all(
@@ -757,7 +730,8 @@ def cancel_hold(ctx: ToolContext, hold_id: Id) -> dict[str, Any]:
     barcode = None
     if hold["status"] == "ready" and hold["copy_id"] is not None:
         copy = ctx.one("SELECT * FROM copies WHERE id = ?", (hold["copy_id"],))
-        assert copy is not None
+        if copy is None:
+            raise ToolError(f"hold {hold_id} is ready with copy id {hold['copy_id']}, but no copy has that id")
         barcode = copy["barcode"]
         passed_to = _shelve(ctx, copy)
     return {
@@ -788,7 +762,7 @@ def pay_fine(
     balance = fine["amount_cents"] - fine["paid_cents"]
     if amount_cents > balance:
         raise ToolError(
-            f"{amount_cents} cents is more than the {balance} cents ({_usd(balance)}) still owed on fine {fine_id}"
+            f"{amount_cents} cents is more than the {balance} cents ({money(balance)}) still owed on fine {fine_id}"
         )
     payment_id = ctx.insert(
         "payments",
@@ -870,7 +844,7 @@ def register_member(
     if not name:
         raise ToolError("name is empty")
     if email is not None:
-        email = _check_email(ctx, email, None)
+        email = unique_email(ctx, "members", email, None, "member", "unique-email")
     if member_type == "child":
         if guardian_member_id is None:
             raise ToolError("a child member needs a guardian: give guardian_member_id", rule="child-guardian")
@@ -924,22 +898,8 @@ def update_member_contact(
         phone: the new phone number; unchanged if left out
     """
     member = _member(ctx, member_id)
-    if email is None and phone is None:
-        raise ToolError("nothing to change: give a new email, a new phone number, or both")
-    values: dict[str, Any] = {}
-    if email is not None:
-        values["email"] = _check_email(ctx, email, member_id)
-    if phone is not None:
-        if not phone.strip():
-            raise ToolError("phone is empty")
-        values["phone"] = phone.strip()
-    ctx.update("members", {"id": member_id}, values)
-    return {
-        "member_id": member_id,
-        "name": member["name"],
-        "email": values.get("email", member["email"]),
-        "phone": values.get("phone", member["phone"]),
-    }
+    contact = update_contact(ctx, "members", member, email, phone, noun="member", rule="unique-email")
+    return {"member_id": member_id, **contact}
 
 
 @tool(kind="mutation")

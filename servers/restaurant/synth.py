@@ -13,21 +13,10 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step
+from envfarm.core.synth import Step, unique_names
 
 NOW = datetime.fromisoformat("2026-07-14T15:00:00+00:00")  # the scenarios' clock
 SLOTS = ["12:00", "12:30", "13:00", "18:00", "18:30", "19:00", "19:30", "20:00", "20:30"]
-
-
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
-
-
-def _unique_names(state: StateView) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for g in state["guests"]:
-        counts[g["name"]] = counts.get(g["name"], 0) + 1
-    return {g["id"]: g["name"] for g in state["guests"] if counts[g["name"]] == 1}
 
 
 def _minutes(hhmm: str) -> int:
@@ -67,7 +56,7 @@ def _day_words(day: str) -> str:
 
 
 def create_reservation(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "guests")
     guests = [g for g in state["guests"] if g["id"] in names and len(_upcoming(state, g["id"])) < 2]
     if not guests:
         return None
@@ -105,7 +94,7 @@ def create_reservation(state: StateView, rng: random.Random) -> Step | None:
 
 def _one_booking(state: StateView, rng: random.Random, hours: int = 0) -> tuple[dict[str, Any], str] | None:
     """A future booked reservation whose guest name and date identify it."""
-    names = _unique_names(state)
+    names = unique_names(state, "guests")
     candidates = []
     for r in state["reservations"]:
         if r["status"] != "booked" or not _future(r, hours) or r["guest_id"] not in names:
@@ -119,6 +108,14 @@ def _one_booking(state: StateView, rng: random.Random, hours: int = 0) -> tuple[
     return r, names[r["guest_id"]]
 
 
+def _booking_lookups(r: dict[str, Any], who: str) -> list[Call]:
+    """How a host finds the booking ``_one_booking`` picked: the guest by name, then their bookings."""
+    return [
+        Call(tool="find_guest", arguments={"query": who}),
+        Call(tool="list_guest_reservations", arguments={"guest_id": r["guest_id"]}),
+    ]
+
+
 def cancel_reservation(state: StateView, rng: random.Random) -> Step | None:
     picked = _one_booking(state, rng)
     if picked is None:
@@ -127,10 +124,7 @@ def cancel_reservation(state: StateView, rng: random.Random) -> Step | None:
     return Step(
         arguments={"reservation_id": r["id"]},
         request=f"cancel {who}'s booking on {_day_words(r['date'])} at {r['time']}",
-        lookups=[
-            Call(tool="find_guest", arguments={"query": who}),
-            Call(tool="list_guest_reservations", arguments={"guest_id": r["guest_id"]}),
-        ],
+        lookups=_booking_lookups(r, who),
     )
 
 
@@ -145,10 +139,7 @@ def set_special_request(state: StateView, rng: random.Random) -> Step | None:
     return Step(
         arguments={"reservation_id": r["id"], "request": text},
         request=f"note '{text}' on {who}'s booking on {_day_words(r['date'])}",
-        lookups=[
-            Call(tool="find_guest", arguments={"query": who}),
-            Call(tool="list_guest_reservations", arguments={"guest_id": r["guest_id"]}),
-        ],
+        lookups=_booking_lookups(r, who),
     )
 
 
@@ -173,10 +164,7 @@ def change_reservation(state: StateView, rng: random.Random) -> Step | None:
     return Step(
         arguments={"reservation_id": r["id"], "time": hhmm},
         request=f"move {who}'s booking on {_day_words(r['date'])} from {r['time']} to {hhmm}, same table",
-        lookups=[
-            Call(tool="find_guest", arguments={"query": who}),
-            Call(tool="list_guest_reservations", arguments={"guest_id": r["guest_id"]}),
-        ],
+        lookups=_booking_lookups(r, who),
     )
 
 
@@ -191,16 +179,12 @@ def add_preorder(state: StateView, rng: random.Random) -> Step | None:
     return Step(
         arguments={"reservation_id": r["id"], "menu_item_id": item["id"], "quantity": quantity},
         request=f"pre-order {quantity} x {item['name']} for {who}'s booking on {_day_words(r['date'])}",
-        lookups=[
-            Call(tool="find_guest", arguments={"query": who}),
-            Call(tool="list_guest_reservations", arguments={"guest_id": r["guest_id"]}),
-            Call(tool="list_menu", arguments={}),
-        ],
+        lookups=[*_booking_lookups(r, who), Call(tool="list_menu", arguments={})],
     )
 
 
 def remove_from_waitlist(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "guests")
     entries = [w for w in state["waitlist"] if w["status"] == "waiting" and w["guest_id"] in names]
     if not entries:
         return None

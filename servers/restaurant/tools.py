@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import DateStr, Email, Id, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 TURN_MINUTES = 120
@@ -22,12 +23,8 @@ DEPOSIT_PER_GUEST_CENTS = 2000
 MAX_UPCOMING = 2
 LATE_CANCEL_HOURS = 24
 SEARCH_LIMIT = 20
-SQLITE_MAX_INT = 2**63 - 1
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
 TimeStr = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", json_schema_extra={"examples": ["19:30"]})]
-Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 PartySize = Annotated[int, Field(ge=1, le=40)]
 Quantity = Annotated[int, Field(ge=1, le=100)]
 Area = Literal["main", "terrace", "bar", "private"]
@@ -37,15 +34,6 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
 
 
 def _minutes(hhmm: str) -> int:
@@ -217,16 +205,6 @@ def _stamp(ctx: ToolContext) -> str:
     return ctx.now.isoformat(timespec="seconds")
 
 
-def _check_email(ctx: ToolContext, email: str, guest_id: int | None) -> str:
-    email = email.strip()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise ToolError(f"{email!r} is not an email address")
-    other = ctx.one("SELECT id, name FROM guests WHERE lower(email) = lower(?) AND id IS NOT ?", (email, guest_id))
-    if other is not None:
-        raise ToolError(f"email {email} already belongs to guest {other['id']} ({other['name']})")
-    return email
-
-
 def _phone(phone: str) -> str:
     phone = phone.strip()
     if not phone or not re.fullmatch(r"[0-9+()\- ]{3,30}", phone):
@@ -249,7 +227,7 @@ def _book(
     deposit = DEPOSIT_PER_GUEST_CENTS * party_size if party_size >= DEPOSIT_PARTY else 0
     if deposit and deposit_method is None:
         raise ToolError(
-            f"a party of {party_size} must pay a {_usd(deposit)} deposit ($20.00 per guest); "
+            f"a party of {party_size} must pay a {money(deposit)} deposit ($20.00 per guest); "
             "give deposit_method (card or cash)",
             rule="large-party-deposit",
         )
@@ -309,7 +287,7 @@ def find_guest(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     text = query.strip()
     if not text:
         raise ToolError("query is empty; give part of a name, a phone number or an email")
-    pattern = _like(text)
+    pattern = like(text)
     rows = ctx.all(
         "SELECT * FROM guests WHERE name LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\' "
         "OR COALESCE(email, '') LIKE ? ESCAPE '\\' ORDER BY name, id LIMIT ?",
@@ -553,7 +531,7 @@ def create_guest(ctx: ToolContext, name: str, phone: str, email: Email | None = 
     if not name:
         raise ToolError("name is empty")
     phone = _phone(phone)
-    mail = _check_email(ctx, email, None) if email is not None else None
+    mail = unique_email(ctx, "guests", email, None, "guest", None) if email is not None else None
     guest_id = ctx.insert("guests", {"name": name, "phone": phone, "email": mail, "vip": False, "created": ctx.today})
     return {"guest_id": guest_id, "name": name, "phone": phone, "email": mail, "vip": False}
 
@@ -579,7 +557,7 @@ def update_guest(
     if phone is not None:
         values["phone"] = _phone(phone)
     if email is not None:
-        values["email"] = _check_email(ctx, email, guest_id)
+        values["email"] = unique_email(ctx, "guests", email, guest_id, "guest", None)
     if vip is not None:
         values["vip"] = bool(vip)
     if not values:
@@ -663,8 +641,8 @@ def change_reservation(
     if required > res["deposit_cents"]:
         if deposit_method is None:
             raise ToolError(
-                f"a party of {size} must have a {_usd(required)} deposit ($20.00 per guest) and "
-                f"{_usd(res['deposit_cents'])} is paid; give deposit_method (card or cash) for the rest",
+                f"a party of {size} must have a {money(required)} deposit ($20.00 per guest) and "
+                f"{money(res['deposit_cents'])} is paid; give deposit_method (card or cash) for the rest",
                 rule="large-party-deposit",
             )
         values |= {"deposit_cents": required, "deposit_status": "paid", "deposit_method": deposit_method}

@@ -14,7 +14,8 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step
+from envfarm.core.synth import Step, by_id, unique_names
+from envfarm.core.toolkit import money
 
 TODAY = "2026-08-28"
 CREDIT_CAP = 18
@@ -25,21 +26,6 @@ HOLD_REASONS = {
     "advising": ["Advising meeting required before registration", "Declare a major"],
     "registrar": ["Missing immunization records", "Missing proof of residency"],
 }
-
-
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
-
-
-def _unique_names(state: StateView) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for s in state["students"]:
-        counts[s["name"]] = counts.get(s["name"], 0) + 1
-    return {s["id"]: s["name"] for s in state["students"] if counts[s["name"]] == 1}
 
 
 def _open_terms(state: StateView) -> set[int]:
@@ -66,7 +52,7 @@ def _describe(section: dict[str, Any], course: dict[str, Any], term: dict[str, A
 
 
 def _can_register(state: StateView, student_id: int, section: dict[str, Any], skip: int | None = None) -> bool:
-    sections, courses = _by_id(state, "sections"), _by_id(state, "courses")
+    sections, courses = by_id(state, "sections"), by_id(state, "courses")
     current = [
         e
         for e in state["enrollments"]
@@ -100,7 +86,7 @@ def _can_register(state: StateView, student_id: int, section: dict[str, Any], sk
 
 
 def enroll_student(state: StateView, rng: random.Random) -> Step | None:
-    names, courses, terms = _unique_names(state), _by_id(state, "courses"), _by_id(state, "terms")
+    names, courses, terms = unique_names(state, "students"), by_id(state, "courses"), by_id(state, "terms")
     open_terms, held = _open_terms(state), _held(state)
     options = [
         (sid, s)
@@ -126,7 +112,7 @@ def enroll_student(state: StateView, rng: random.Random) -> Step | None:
 
 
 def _current(state: StateView) -> list[dict[str, Any]]:
-    sections, names = _by_id(state, "sections"), _unique_names(state)
+    sections, names = by_id(state, "sections"), unique_names(state, "students")
     open_terms = _open_terms(state)
     return [
         e
@@ -139,10 +125,10 @@ def _current(state: StateView) -> list[dict[str, Any]]:
 
 def drop_enrollment(state: StateView, rng: random.Random) -> Step | None:
     sections, courses, terms, names = (
-        _by_id(state, "sections"),
-        _by_id(state, "courses"),
-        _by_id(state, "terms"),
-        _unique_names(state),
+        by_id(state, "sections"),
+        by_id(state, "courses"),
+        by_id(state, "terms"),
+        unique_names(state, "students"),
     )
     current = _current(state)
     if not current:
@@ -163,10 +149,10 @@ def drop_enrollment(state: StateView, rng: random.Random) -> Step | None:
 
 def swap_section(state: StateView, rng: random.Random) -> Step | None:
     sections, courses, terms, names = (
-        _by_id(state, "sections"),
-        _by_id(state, "courses"),
-        _by_id(state, "terms"),
-        _unique_names(state),
+        by_id(state, "sections"),
+        by_id(state, "courses"),
+        by_id(state, "terms"),
+        unique_names(state, "students"),
     )
     held = _held(state)
     options = []
@@ -200,7 +186,7 @@ def swap_section(state: StateView, rng: random.Random) -> Step | None:
 
 
 def set_section_capacity(state: StateView, rng: random.Random) -> Step | None:
-    courses, terms = _by_id(state, "courses"), _by_id(state, "terms")
+    courses, terms = by_id(state, "courses"), by_id(state, "terms")
     live = [s for s in state["sections"] if terms[s["term_id"]]["ends"] >= TODAY]
     if not live:
         return None
@@ -217,10 +203,10 @@ def set_section_capacity(state: StateView, rng: random.Random) -> Step | None:
 
 def record_grade(state: StateView, rng: random.Random) -> Step | None:
     sections, courses, terms, names = (
-        _by_id(state, "sections"),
-        _by_id(state, "courses"),
-        _by_id(state, "terms"),
-        _unique_names(state),
+        by_id(state, "sections"),
+        by_id(state, "courses"),
+        by_id(state, "terms"),
+        unique_names(state, "students"),
     )
     pending = [
         e
@@ -246,7 +232,7 @@ def record_grade(state: StateView, rng: random.Random) -> Step | None:
 
 
 def place_hold(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "students")
     if not names:
         return None
     student_id = rng.choice(sorted(names))
@@ -257,7 +243,7 @@ def place_hold(state: StateView, rng: random.Random) -> Step | None:
     if kind == "financial":
         amount = rng.randrange(5000, 150001, 500)
         arguments["amount_cents"] = amount
-        owed = f" for {_usd(amount)} owed"
+        owed = f" for {money(amount)} owed"
     return Step(
         arguments=arguments,
         request=f"place a {kind} hold on {names[student_id]}'s account{owed}, with the reason '{reason}'",
@@ -266,7 +252,7 @@ def place_hold(state: StateView, rng: random.Random) -> Step | None:
 
 
 def clear_hold(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "students")
     active = [h for h in state["holds"] if h["status"] == "active" and h["student_id"] in names]
     if not active:
         return None
@@ -277,7 +263,7 @@ def clear_hold(state: StateView, rng: random.Random) -> Step | None:
     if hold["kind"] == "financial":
         owed = hold["amount_cents"] - hold["paid_cents"]
         arguments["paid_cents"] = owed
-        paid = f"; they paid the full {_usd(owed)}"
+        paid = f"; they paid the full {money(owed)}"
     return Step(
         arguments=arguments,
         request=f"clear {who}'s {hold['kind']} hold ({hold['reason']}){paid}",
@@ -289,7 +275,7 @@ def clear_hold(state: StateView, rng: random.Random) -> Step | None:
 
 
 def update_student_email(state: StateView, rng: random.Random) -> Step | None:
-    names = _unique_names(state)
+    names = unique_names(state, "students")
     if not names:
         return None
     student_id = rng.choice(sorted(names))

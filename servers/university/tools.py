@@ -11,16 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import Cents, Email, Id, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, tool
 
 CREDIT_CAP = 18
 SEARCH_LIMIT = 20
-SQLITE_MAX_INT = 2**63 - 1
 
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
-Cents = Annotated[int, Field(ge=0, le=SQLITE_MAX_INT)]
 Capacity = Annotated[int, Field(ge=0, le=1000)]
-Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
 Grade = Literal["A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "F"]
 HoldKind = Literal["financial", "advising", "registrar"]
 
@@ -55,15 +52,6 @@ _ENROLLMENT_SQL = (
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _usd(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
 
 
 def _norm_code(code: str) -> str:
@@ -319,7 +307,7 @@ def find_student(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     text = query.strip()
     if not text:
         raise ToolError("query is empty; give part of a name, a student number or an email")
-    pattern = _like(text)
+    pattern = like(text)
     return ctx.all(
         "SELECT id AS student_id, student_number, name, email, program, year FROM students "
         "WHERE name LIKE ? ESCAPE '\\' OR student_number LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' "
@@ -425,8 +413,8 @@ def search_courses(ctx: ToolContext, query: str, department: str | None = None) 
         department: only courses of this department code, e.g. CS, MATH, ENGL
     """
     text = query.strip()
-    pattern = _like(text)
-    code_pattern = _like(_norm_code(text)) if text else "%"
+    pattern = like(text)
+    code_pattern = like(_norm_code(text)) if text else "%"
     params: list[Any] = [pattern, code_pattern, pattern]
     where = ""
     if department is not None:
@@ -733,8 +721,8 @@ def clear_hold(ctx: ToolContext, hold_id: Id, paid_cents: Cents = 0) -> dict[str
         owed = hold["amount_cents"] - hold["paid_cents"]
         if paid_cents != owed:
             raise ToolError(
-                f"financial hold {hold_id} ({hold['reason']}) has {_usd(owed)} owed; a payment of "
-                f"{_usd(paid_cents)} does not clear it",
+                f"financial hold {hold_id} ({hold['reason']}) has {money(owed)} owed; a payment of "
+                f"{money(paid_cents)} does not clear it",
                 rule="financial-hold-paid",
             )
     elif paid_cents != 0:
@@ -759,12 +747,6 @@ def update_student_email(ctx: ToolContext, student_id: Id, email: Email) -> dict
         email: the new email address, not used by another student
     """
     student = _student(ctx, student_id)
-    email = email.strip()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email:
-        raise ToolError(f"{email!r} is not an email address")
-    other = ctx.one("SELECT name FROM students WHERE lower(email) = lower(?) AND id != ?", (email, student_id))
-    if other is not None:
-        raise ToolError(f"email {email} already belongs to {other['name']}")
+    email = unique_email(ctx, "students", email, student_id, "student", None)
     ctx.update("students", {"id": student_id}, {"email": email})
     return {"student_id": student_id, "name": student["name"], "previous_email": student["email"], "email": email}

@@ -14,11 +14,7 @@ from typing import Any
 
 from envfarm.core.scenarios import Call
 from envfarm.core.state import StateView
-from envfarm.core.synth import Step
-
-
-def _by_id(state: StateView, table: str) -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in state[table]}
+from envfarm.core.synth import Step, by_id
 
 
 def _used(state: StateView) -> dict[int, int]:
@@ -37,7 +33,7 @@ def _what(product: dict[str, Any]) -> str:
 
 
 def receive_po_line(state: StateView, rng: random.Random) -> Step | None:
-    pos, products, used = _by_id(state, "purchase_orders"), _by_id(state, "products"), _used(state)
+    pos, products, used = by_id(state, "purchase_orders"), by_id(state, "products"), _used(state)
     lines = [
         line
         for line in state["po_lines"]
@@ -69,7 +65,7 @@ def receive_po_line(state: StateView, rng: random.Random) -> Step | None:
 
 
 def transfer_stock(state: StateView, rng: random.Random) -> Step | None:
-    bins, products, used = _by_id(state, "bins"), _by_id(state, "products"), _used(state)
+    bins, products, used = by_id(state, "bins"), by_id(state, "products"), _used(state)
     rows = [s for s in state["stock"] if s["quantity"] > 0]
     if not rows:
         return None
@@ -93,7 +89,7 @@ def transfer_stock(state: StateView, rng: random.Random) -> Step | None:
 
 
 def adjust_stock(state: StateView, rng: random.Random) -> Step | None:
-    bins, products = _by_id(state, "bins"), _by_id(state, "products")
+    bins, products = by_id(state, "bins"), by_id(state, "products")
     rows = [s for s in state["stock"] if s["quantity"] > 0]
     if not rows:
         return None
@@ -116,7 +112,7 @@ def adjust_stock(state: StateView, rng: random.Random) -> Step | None:
 
 
 def pick_order_line(state: StateView, rng: random.Random) -> Step | None:
-    orders, bins, products = _by_id(state, "orders"), _by_id(state, "bins"), _by_id(state, "products")
+    orders, bins, products = by_id(state, "orders"), by_id(state, "bins"), by_id(state, "products")
     choices = [
         (line, s)
         for line in state["order_lines"]
@@ -145,7 +141,7 @@ def pick_order_line(state: StateView, rng: random.Random) -> Step | None:
 
 
 def ship_order(state: StateView, rng: random.Random) -> Step | None:
-    customers = _by_id(state, "customers")
+    customers = by_id(state, "customers")
     ready = [
         o
         for o in state["orders"]
@@ -187,7 +183,7 @@ def create_purchase_order(state: StateView, rng: random.Random) -> Step | None:
 
 
 def cancel_purchase_order(state: StateView, rng: random.Random) -> Step | None:
-    suppliers = _by_id(state, "suppliers")
+    suppliers = by_id(state, "suppliers")
     received = {line["po_id"] for line in state["po_lines"] if line["received_qty"] > 0}
     open_pos = [p for p in state["purchase_orders"] if p["status"] == "open" and p["id"] not in received]
     if not open_pos:

@@ -12,13 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from envfarm.core.toolkit import DateStr, Id, like
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
-SQLITE_MAX_INT = 2**63 - 1
 SEARCH_LIMIT = 20
 
-DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
-Id = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 Change = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 Carrier = Literal["UPS", "FedEx", "DHL"]
@@ -29,11 +27,6 @@ OrderStatus = Literal["open", "shipped", "cancelled"]
 
 
 # --- helpers (not tools) -------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _product(ctx: ToolContext, sku: str) -> dict[str, Any]:
@@ -170,6 +163,28 @@ def _order_lines(ctx: ToolContext, order_id: int) -> list[dict[str, Any]]:
     )
 
 
+def _newest_first(
+    ctx: ToolContext, select: str, alias: str, party: str, party_id: int | None, status: str | None
+) -> list[dict[str, Any]]:
+    """The rows of ``select`` (an order table as ``alias``, joined to its party's table), newest first.
+
+    Purchase orders and customer orders are listed alike: narrowed to one ``party``
+    (supplier or customer, refused when unknown) and/or one status.
+    """
+    clauses: list[str] = []
+    params: list[int | str] = []
+    if party_id is not None:
+        if ctx.one(f"SELECT id FROM {party}s WHERE id = ?", (party_id,)) is None:
+            raise ToolError(f"no {party} with id {party_id}; look {party}s up with find_{party}")
+        clauses.append(f"{alias}.{party}_id = ?")
+        params.append(party_id)
+    if status is not None:
+        clauses.append(f"{alias}.status = ?")
+        params.append(status)
+    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+    return ctx.all(f"{select} {where}ORDER BY {alias}.id DESC", params)
+
+
 # --- queries -------------------------------------------------------------------------------------
 
 
@@ -186,7 +201,7 @@ def find_product(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
         "SELECT p.id AS product_id, p.sku, p.name, p.hazardous, s.name AS supplier, p.unit_cost_cents, "
         "p.reorder_point, p.reorder_qty FROM products p JOIN suppliers s ON s.id = p.supplier_id "
         "WHERE p.sku LIKE ? ESCAPE '\\' OR p.name LIKE ? ESCAPE '\\' ORDER BY p.sku LIMIT ?",
-        (_like(query.strip()), _like(query.strip()), SEARCH_LIMIT),
+        (like(query.strip()), like(query.strip()), SEARCH_LIMIT),
     )
     for row in rows:
         row["hazardous"] = bool(row["hazardous"])
@@ -293,7 +308,7 @@ def find_supplier(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     return ctx.all(
         "SELECT id AS supplier_id, name, email, phone, lead_time_days FROM suppliers "
         "WHERE name LIKE ? ESCAPE '\\' ORDER BY name LIMIT ?",
-        (_like(query.strip()), SEARCH_LIMIT),
+        (like(query.strip()), SEARCH_LIMIT),
     )
 
 
@@ -307,21 +322,11 @@ def list_purchase_orders(
         supplier_id: only this supplier's orders (id from find_supplier); all suppliers if left out
         status: only orders in this status (open, received or cancelled); any status if left out
     """
-    clauses, params = [], []
-    if supplier_id is not None:
-        if ctx.one("SELECT id FROM suppliers WHERE id = ?", (supplier_id,)) is None:
-            raise ToolError(f"no supplier with id {supplier_id}; look suppliers up with find_supplier")
-        clauses.append("po.supplier_id = ?")
-        params.append(supplier_id)
-    if status is not None:
-        clauses.append("po.status = ?")
-        params.append(status)
-    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-    return ctx.all(
+    select = (
         "SELECT po.po_number, s.name AS supplier, po.status, po.created, po.expected, po.closed "
-        f"FROM purchase_orders po JOIN suppliers s ON s.id = po.supplier_id {where}ORDER BY po.id DESC",
-        params,
+        "FROM purchase_orders po JOIN suppliers s ON s.id = po.supplier_id"
     )
+    return _newest_first(ctx, select, "po", "supplier", supplier_id, status)
 
 
 @tool(kind="query")
@@ -353,7 +358,7 @@ def find_customer(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     return ctx.all(
         "SELECT id AS customer_id, name, email, city FROM customers WHERE name LIKE ? ESCAPE '\\' "
         "ORDER BY name LIMIT ?",
-        (_like(query.strip()), SEARCH_LIMIT),
+        (like(query.strip()), SEARCH_LIMIT),
     )
 
 
@@ -367,21 +372,11 @@ def list_orders(
         customer_id: only this customer's orders (id from find_customer); all customers if left out
         status: only orders in this status (open, shipped or cancelled); any status if left out
     """
-    clauses, params = [], []
-    if customer_id is not None:
-        if ctx.one("SELECT id FROM customers WHERE id = ?", (customer_id,)) is None:
-            raise ToolError(f"no customer with id {customer_id}; look customers up with find_customer")
-        clauses.append("o.customer_id = ?")
-        params.append(customer_id)
-    if status is not None:
-        clauses.append("o.status = ?")
-        params.append(status)
-    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-    return ctx.all(
+    select = (
         "SELECT o.order_number, c.name AS customer, o.status, o.created, o.shipped_on, o.carrier "
-        f"FROM orders o JOIN customers c ON c.id = o.customer_id {where}ORDER BY o.id DESC",
-        params,
+        "FROM orders o JOIN customers c ON c.id = o.customer_id"
     )
+    return _newest_first(ctx, select, "o", "customer", customer_id, status)
 
 
 @tool(kind="query")

@@ -84,7 +84,12 @@ REFUSALS: list[Refusal] = [
     ("seat-assignment", "assign_seat", {"locator": "EN5V2J", "seat": "12A"}, ["12A", "taken"]),
     ("seat-assignment", "assign_seat", {"locator": "EN5V2J", "seat": "2A"}, ["2A", "economy"]),
     ("seat-assignment", "assign_seat", {"locator": "IM1Q7W", "seat": "1E"}, ["1E", "business"]),
-    ("unique-email", "update_passenger_contact", {"passenger_id": 1, "email": "chen.wei@example.com"}, ["Chen Wei"]),
+    (
+        "unique-email",
+        "update_passenger_contact",
+        {"passenger_id": 1, "email": "chen.wei@example.com"},
+        ["already belongs to passenger 3 (Chen Wei)"],
+    ),
 ]
 
 

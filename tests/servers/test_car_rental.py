@@ -202,6 +202,18 @@ BAD_CALLS: list[BadCall] = [
     ("list_vehicles", {"branch": "Mars"}, "no branch named"),
     ("record_payment", {"reference": "CR-7L3F", "amount_cents": 3001, "method": "card"}, "more than"),
     ("return_vehicle", {"reference": "CR-2K8D", "mileage": 10, "fuel_level": 8}, "below"),
+    (
+        "register_customer",
+        {
+            "name": "Ana Sousa",
+            "email": "ANA.silva@example.com",
+            "phone": "+351 900 000 000",
+            "date_of_birth": "1990-01-01",
+            "licence_number": "PT-NEW-1",
+            "licence_expiry": "2030-01-01",
+        },
+        "email ANA.silva@example.com already belongs to customer 1 (Ana Silva)",
+    ),
 ]
 
 

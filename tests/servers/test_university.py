@@ -164,7 +164,7 @@ BAD_CALLS: list[BadCall] = [
     ("place_hold", {"student_id": 1, "kind": "advising", "reason": " "}, "reason is empty"),
     ("place_hold", {"student_id": 1, "kind": "financial", "reason": "x"}, "amount owed"),
     ("swap_section", {"enrollment_id": 38, "new_section_id": 18}, "not a section of CS 201"),
-    ("update_student_email", {"student_id": 1, "email": "liam.obrien@lakeside.edu"}, "already belongs"),
+    ("update_student_email", {"student_id": 1, "email": "liam.obrien@lakeside.edu"}, "already belongs to student"),
     ("enroll_student", {"student_id": 1, "section_id": -1}, "section_id"),
 ]
 
