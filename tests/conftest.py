@@ -52,11 +52,15 @@ class FarmProcess:
         return r.json()
 
 
-def start_farm(*args: str, command: str = "serve") -> FarmProcess:
-    """Start `envfarm serve ARGS` (or another serving command) on a free port; wait until /healthz answers."""
+def start_farm(*args: str, command: str = "serve", env: dict[str, str] | None = None) -> FarmProcess:
+    """Start `envfarm serve ARGS` (or another serving command) on a free port; wait until /healthz answers.
+
+    ``env`` is added to the process's environment (this one's, with the fixture environments' path).
+    """
     port = free_port()
     cmd = [sys.executable, "-m", "envfarm.cli", command, "--port", str(port), "--log-level", "warning", *args]
-    process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    environment = {**os.environ, **(env or {})}
+    process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(process, url, f"envfarm {command}")
     return FarmProcess(url, process)

@@ -5,10 +5,12 @@ itself. :class:`SandboxPool` keeps one worker process per CPU
 (:mod:`envfarm.validators.sandbox.worker`): a zygote in its own network
 namespace that forks a fresh, hardened child for every job (seccomp allow-list
 with no open/socket/exec/fork, rlimits, no root). All checks of one trajectory
-are one job; each check runs on its own (``envfarm.validators.checks.run_check``) with a
-CPU budget, so a check that raises, loops or returns a non-bool fails alone.
-The job has a wall-clock deadline: past it the child is killed, checks that
-finished keep their results and the others are reported as timed out. A worker
+are one job; each check runs on its own
+(:func:`envfarm.validators.checks.run_check`) with a CPU budget and a wall-clock
+deadline, so a check that raises, loops or returns a non-bool fails alone. A check
+that runs past its deadline or crashes its process takes the child down with it:
+the checks that finished keep their results, and the checks after it run again in
+a fresh child, so one bad check never decides another's verdict. A worker
 that dies or stops answering is killed and replaced; later jobs never notice.
 
 The parent and the workers speak length-prefixed JSON over pipes; nothing a
@@ -34,21 +36,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from envfarm.core.errors import EnvfarmError, Unavailable
 from envfarm.validators.checks import CheckOutcome
-from envfarm.validators.sandbox.protocol import KEY_BYTES, SHM_SIZE, read_outcomes
+from envfarm.validators.sandbox.protocol import JOB_HEADER, KEY_BYTES, SHM_SIZE, read_outcomes
 
 _SPAWN_TIMEOUT = 60.0  # seconds for a new worker to import, unshare and say hello
-_BACKSTOP_GRACE = 3.0  # seconds past the job's wall limit before the service kills the worker itself
+_BACKSTOP_GRACE = 3.0  # seconds past a job's wall limits before the service kills the worker itself
 _ENCODED_CACHE = 256  # initial states whose JSON is kept (one per scenario being scored)
 _ENCODE_IN_THREAD_ROWS = 5000  # states larger than this are encoded off the event loop
 _MAX_SKIPS = 8  # a waiting job passed over this often for jobs of another check set is served next
 
 
-class SandboxError(RuntimeError):
+def worker_environment() -> dict[str, str]:
+    """The whole environment a sandbox worker starts with, listed here: nothing of the service's own.
+
+    A worker inherits no variable (tokens, API keys, anything), so its memory never holds them and
+    no check can find them by any route. ``PYTHONPATH`` is passed on when set, so a worker imports
+    the same envfarm as the service.
+    """
+    env = {"PATH": os.defpath, "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+class SandboxError(Unavailable):
     """The sandbox cannot run checks at all (for example seccomp is unavailable)."""
 
 
-class _WorkerLost(Exception):
+class _WorkerLost(EnvfarmError):
     """A worker died or broke the protocol in the middle of a job."""
 
 
@@ -56,9 +72,9 @@ class _WorkerLost(Exception):
 class SandboxLimits:
     """Limits of the sandbox.
 
-    ``cpu_seconds`` is the CPU time one check may use; ``memory_bytes`` the address
-    space of the process running one job; ``wall_seconds`` the wall-clock time of
-    one job (all checks of one trajectory).
+    ``cpu_seconds`` is the CPU time one check may use; ``wall_seconds`` the wall-clock
+    time one check may take; ``memory_bytes`` the address space of the process
+    running one job (all checks of one trajectory).
     """
 
     cpu_seconds: float = 2.0
@@ -95,6 +111,7 @@ class _Worker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group: killing it takes its children along
+            env=worker_environment(),
         )
         worker = cls(process, {})
         try:
@@ -118,12 +135,12 @@ class _Worker:
             raise _WorkerLost(f"frame of {size} bytes (limit {limit})")
         return await self.process.stdout.readexactly(size)
 
-    async def exchange(self, key: bytes, job: bytes) -> tuple[dict[str, Any], bytes]:
-        """Send one job; the zygote's header and the child's raw result lines."""
+    async def exchange(self, key: bytes, job: bytes, checks: int) -> tuple[dict[str, Any], bytes]:
+        """Send one job of ``checks`` checks; the zygote's header and the child's raw result lines."""
         stdin = self.process.stdin
         assert stdin is not None and len(key) == KEY_BYTES
         try:
-            stdin.write(struct.pack(">I", len(job)) + key)
+            stdin.write(JOB_HEADER.pack(len(job), checks) + key)
             stdin.write(job)
             await stdin.drain()
             header = json.loads(await self._frame(65536))
@@ -309,10 +326,23 @@ class SandboxPool:
         if self._closed:
             raise SandboxError("the sandbox pool is closed")
         ids = [str(check_id) for check_id, _ in checks]
-        key, job = await self._encode([[i, str(c)] for i, (_, c) in zip(ids, checks, strict=True)], initial, final)
-        slot = await self._idle.get(key)
-        # Once a worker has the job, finish it even if the caller goes away: the slot stays consistent.
-        return await asyncio.shield(asyncio.ensure_future(self._run_job(slot, key, job, ids)))
+        codes = [str(code) for _, code in checks]
+        outcomes: list[CheckOutcome] = []
+        pending = list(range(len(checks)))
+        # Each round settles at least one check: the rest of a job that a check ended are run again.
+        while pending:
+            key, job = await self._encode([[ids[i], codes[i]] for i in pending], initial, final)
+            slot = await self._idle.get(key)
+            # Once a worker has the job, finish it even if the caller goes away: the slot stays consistent.
+            run = self._run_job(slot, key, job, [ids[i] for i in pending])
+            got, rerun = await asyncio.shield(asyncio.ensure_future(run))
+            if not outcomes:
+                outcomes = got
+            else:
+                for k, outcome in zip(pending, got, strict=True):
+                    outcomes[k] = outcome
+            pending = [pending[j] for j in rerun]
+        return outcomes
 
     async def _encode(
         self, checks: list[list[str]], initial: dict[str, Any], final: dict[str, Any]
@@ -340,9 +370,11 @@ class SandboxPool:
         self._encoded[id(initial)] = (initial, data)
         return data
 
-    async def _run_job(self, slot: _Slot, key: bytes, job: bytes, ids: list[str]) -> list[CheckOutcome]:
+    async def _run_job(
+        self, slot: _Slot, key: bytes, job: bytes, ids: list[str]
+    ) -> tuple[list[CheckOutcome], list[int]]:
         assert self._idle is not None
-        backstop = self.limits.wall_seconds + _BACKSTOP_GRACE + len(job) / 20e6
+        backstop = self.limits.wall_seconds * len(ids) + _BACKSTOP_GRACE + len(job) / 20e6
         try:
             # A worker found dead (killed from outside, crashed between jobs) is replaced and the job
             # retried once: check code never runs in the zygote, so a job cannot be what killed it.
@@ -350,9 +382,9 @@ class SandboxPool:
                 try:
                     worker = await self._ready(slot)
                 except (SandboxError, OSError) as e:
-                    return [CheckOutcome(i, False, f"sandbox unavailable: {e}") for i in ids]
+                    return [CheckOutcome(i, False, f"sandbox unavailable: {e}") for i in ids], []
                 try:
-                    header, raw = await asyncio.wait_for(worker.exchange(key, job), backstop)
+                    header, raw = await asyncio.wait_for(worker.exchange(key, job, len(ids)), backstop)
                 except TimeoutError:
                     self._replace(slot)
                     header, raw = {"status": "timeout"}, b""

@@ -3,14 +3,16 @@ from a job's child, and how the service reads them (defensively: a child's bytes
 
 Frames are a 4-byte big-endian length, then the payload:
 
-- service -> zygote (stdin): per job, the length, a 32-byte check-set key (:data:`KEY_BYTES`),
-  then the JSON ``[[[check_id, code], ...], initial, final]``; the zygote moves those bytes
-  into the child's job pipe with splice(2), without reading them;
+- service -> zygote (stdin): per job, the length, the number of checks (4 bytes, big-endian),
+  a 32-byte check-set key (:data:`KEY_BYTES`), then the JSON ``[[[check_id, code], ...],
+  initial, final]``; the zygote moves those bytes into the child's job pipe with splice(2), without reading them;
 - zygote -> service (stdout): at start ``{"hello": {...}}`` or ``{"fatal": "why"}``; per job a
   JSON header ``{"status": "done" | "timeout" | "exit" | "protocol", "exit": code, "signal":
   number}`` and a frame of the child's result lines (:class:`Results`): ``{"loaded": n}`` once
   the states are parsed, ``{"i": k, "p": bool, "e": str | null}`` per check, ``{"fatal":
-  "why"}`` when the job could not be read.
+  "why"}`` when the job could not be read;
+- child -> zygote (its status pipe): one byte ``c`` per check finished (each starts the next
+  check's wall-clock deadline), ``d`` when the job is done.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from envfarm.validators.checks import CheckOutcome
 
 KEY_BYTES = 32  # sha256 of the job's check set: a child only ever serves one check set
+JOB_HEADER = struct.Struct(">II")  # the job's length in bytes, its number of checks (then the key)
 SHM_SIZE = 4 * 2**20  # room for the result lines of one job
 MAX_ERROR_CHARS = 2000
 EXIT_HARDENING_FAILED = 70  # the child could not harden itself: it never read a job
@@ -108,7 +111,7 @@ def _death(header: dict[str, Any], wall_seconds: float) -> tuple[str, str]:
     status = header.get("status")
     if status == "timeout":
         return (
-            f"timed out after {wall_seconds:g} s (wall-clock limit of the job); the worker was killed",
+            f"timed out after {wall_seconds:g} s (wall-clock limit of a check); the worker was killed",
             f"timed out after {wall_seconds:g} s",
         )
     if status == "lost":
@@ -130,12 +133,19 @@ def _death(header: dict[str, Any], wall_seconds: float) -> tuple[str, str]:
     return f"the worker exited with status {code} while this check ran", f"the worker exited with status {code}"
 
 
-def read_outcomes(ids: list[str], header: dict[str, Any], raw: bytes, wall_seconds: float) -> list[CheckOutcome]:
-    """Outcomes from the child's result lines (untrusted: checked field by field) and how it ended."""
+def read_outcomes(
+    ids: list[str], header: dict[str, Any], raw: bytes, wall_seconds: float
+) -> tuple[list[CheckOutcome], list[int]]:
+    """Outcomes from the child's result lines (untrusted: checked field by field) and how it ended.
+
+    Also the indices of the checks that never ran because the job ended while an earlier one was
+    running (a check that timed out or crashed its worker): the caller runs those again on their own,
+    so one bad check decides only its own verdict.
+    """
     n = len(ids)
     if header.get("status") == "protocol":  # the child was tampered with: none of its results count
         broke = "a check of this job broke the sandbox protocol (wrote to its status pipe); the worker was killed"
-        return [CheckOutcome(i, False, broke) for i in ids]
+        return [CheckOutcome(i, False, broke) for i in ids], []
     got: dict[int, CheckOutcome] = {}
     loaded = False
     fatal: str | None = None
@@ -158,7 +168,7 @@ def read_outcomes(ids: list[str], header: dict[str, Any], raw: bytes, wall_secon
         elif isinstance(item.get("fatal"), str):
             fatal = item["fatal"][:MAX_ERROR_CHARS]
     if len(got) == n:
-        return [got[i] for i in range(n)]
+        return [got[i] for i in range(n)], []
     culprit = next((i for i in range(n) if i not in got), None) if loaded else None
     running_error, cause = _death(header, wall_seconds)
     outcomes = []
@@ -174,4 +184,5 @@ def read_outcomes(ids: list[str], header: dict[str, Any], raw: bytes, wall_secon
         else:
             message = f"{cause}: not run, the job ended while check {ids[culprit]!r} was running"
             outcomes.append(CheckOutcome(ids[i], False, message))
-    return outcomes
+    rerun = [] if culprit is None or fatal is not None else [i for i in range(culprit + 1, n) if i not in got]
+    return outcomes, rerun

@@ -30,9 +30,9 @@ default EPERM, an allow-list of memory, time, signal and read/write syscalls
 It then runs each job: every check with :func:`envfarm.validators.checks.run_check` (its
 ``compile`` cached per child), a copy of the states per check, a per-check CPU
 timer; each outcome is appended as a JSON line to a shared-memory page, then
-one byte ``d`` on the status pipe says the job is done. The zygote enforces the
-job's wall deadline (SIGKILL), then forwards a header and the raw result bytes
-to the service, unparsed.
+a byte ``c`` on the status pipe says a check is done, ``d`` that the job is. The
+zygote enforces each check's wall deadline (SIGKILL), then forwards a header and
+the raw result bytes to the service, unparsed.
 
 The wire format is in :mod:`envfarm.validators.sandbox.protocol`; what a child may do,
 and how it is held to it, in :mod:`envfarm.validators.sandbox.policy`.
@@ -69,6 +69,7 @@ from envfarm.validators.sandbox.policy import (
 )
 from envfarm.validators.sandbox.protocol import (
     EXIT_HARDENING_FAILED,
+    JOB_HEADER,
     KEY_BYTES,
     MAX_ERROR_CHARS,
     SHM_SIZE,
@@ -137,7 +138,8 @@ class CompileCache:
 
 
 def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache) -> None:
-    """Run every check of one job, appending each outcome as soon as it is known."""
+    """Run every check of one job, appending each outcome as soon as it is known and saying so
+    on the status pipe (``c``), which starts the next check's wall-clock deadline."""
     try:
         checks, initial, final = json.loads(job)
         checks = [(str(cid), str(code)) for cid, code in checks]
@@ -173,6 +175,7 @@ def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache
             outcome = CheckOutcome(check_id, False, f"raised {type(e).__name__}: {e}")
         outcome = _explain(outcome, config)
         results.add({"i": i, "p": outcome.passed is True, "e": outcome.error})
+        os.write(3, b"c")
         del ini, fin
 
 
@@ -188,7 +191,7 @@ def child_main(
     """A forked child: harden, then run jobs of one check set from its private pipe. Never returns.
 
     File descriptors left: 0 its job pipe (from the zygote), 1 and 2 /dev/null, 3 its
-    status pipe (one byte ``d`` per job done). Nothing else: not the service's pipes.
+    status pipe (``c`` per check finished, ``d`` per job done). Nothing else: not the service's pipes.
     """
     try:
         installer.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -272,19 +275,29 @@ class _Child:
         self.pidfd = os.pidfd_open(pid)
         self.status = b""
 
-    def wait_done(self, deadline: float | None) -> str:
-        """Until the child reports the job done: "done", "timeout", "exit" or "protocol"."""
+    def wait_done(self, per_check: float, checks: int) -> str:
+        """Until the child reports the job done: "done", "timeout", "exit" or "protocol".
+
+        Each check gets ``per_check`` wall-clock seconds from the end of the one before (a ``c``
+        on the status pipe); the job as a whole never more than ``checks`` of them, whatever a
+        check writes to the pipe itself.
+        """
         poller = select.poll()
         poller.register(self.pidfd, select.POLLIN)
         poller.register(self.status_r, select.POLLIN)
+        start = time.monotonic()
+        cap = start + per_check * max(1, checks)
+        deadline = min(start + per_check, cap)
         while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
-            events = poller.poll(timeout)
+            events = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
             if not events:
                 return "timeout"
             if any(fd == self.status_r for fd, _ in events):
                 chunk = os.read(self.status_r, 4096)
-                if chunk == b"d":
+                if chunk and not chunk.strip(b"c"):
+                    deadline = min(time.monotonic() + per_check, cap)
+                    continue
+                if chunk.endswith(b"d") and not chunk[:-1].strip(b"c"):
                     return "done"
                 if chunk.startswith(b"F"):
                     self.status = chunk[1:]
@@ -327,7 +340,7 @@ class Zygote:
         child = _Child(self, bytes(KEY_BYTES))
         os.close(child.job_w)  # no job: it exits as soon as it is hardened and reads EOF
         child.job_w = -1
-        child.wait_done(time.monotonic() + 30)
+        child.wait_done(30, 1)
         code = child.end(kill=False)
         child.shm.close()
         if code != 0:
@@ -337,14 +350,14 @@ class Zygote:
     def serve(self) -> int:
         while True:
             try:
-                header = read_exact(0, 4 + KEY_BYTES)
+                header = read_exact(0, JOB_HEADER.size + KEY_BYTES)
             except EOFError:
                 if self.child is not None:
                     self.child.end()
                     self.child.shm.close()
                 return 0
-            (size,) = struct.unpack(">I", header[:4])
-            key = header[4:]
+            size, checks = JOB_HEADER.unpack(header[: JOB_HEADER.size])
+            key = header[JOB_HEADER.size :]
             child = self.child
             if child is not None and (
                 child.key != key or child.jobs >= MAX_JOBS_PER_CHILD or _cpu_used(child.pid) >= self.cpu_budget
@@ -357,7 +370,7 @@ class Zygote:
             child.jobs += 1
             try:
                 try:
-                    write_all(child.job_w, header[:4])
+                    write_all(child.job_w, struct.pack(">I", size))
                 except BrokenPipeError:  # the child died (hardening failed?) before reading its job
                     drain(0, size)
                     delivered = False
@@ -367,7 +380,7 @@ class Zygote:
                 child.end()
                 child.shm.close()
                 return 0
-            result = child.wait_done(time.monotonic() + self.config.wall_seconds) if delivered else "exit"
+            result = child.wait_done(self.config.wall_seconds, checks) if delivered else "exit"
             reply: dict[str, Any] = {"status": result}
             if result != "done":
                 code = child.end(kill=True)
@@ -427,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cpu", type=float, required=True, help="CPU seconds per check")
     parser.add_argument("--memory", type=int, required=True, help="address-space bytes per job process")
-    parser.add_argument("--wall", type=float, required=True, help="wall-clock seconds per job")
+    parser.add_argument("--wall", type=float, required=True, help="wall-clock seconds per check")
     args = parser.parse_args(argv)
     return zygote_main(Config(cpu_seconds=args.cpu, memory_bytes=args.memory, wall_seconds=args.wall))
 
