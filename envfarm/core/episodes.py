@@ -34,7 +34,7 @@ from envfarm.core.state import (
     diff,
     state_hash,
 )
-from envfarm.core.tools import ToolContext, ToolError
+from envfarm.core.tools import ToolContext, ToolError, ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class ToolResult:
         )
 
 
+# What SQLite says when an argument, not the tool, is the problem (a 50,000-character LIKE pattern ...).
+_INPUT_LIMITS = ("too complex", "too big", "too large", "too many", "too long", "stack overflow")
+
 # SQL a tool may not run: attaching a database file would reach outside the episode's memory.
 _FORBIDDEN_SQL = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
 
@@ -102,6 +105,7 @@ class Episode:
         self.log: list[ToolResult] = []
         self._snapshot = env.snapshot(scenario.id)
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.ended: str | None = None  # why the episode ended (deleted, reaped ...), once it has
         self.reset()
 
     def touch(self) -> None:
@@ -124,7 +128,13 @@ class Episode:
         return len(self.log)
 
     def call(self, tool: str, arguments: dict[str, Any] | None = None) -> ToolResult:
-        """Validate the arguments, run the tool atomically, record and return its result; never raises."""
+        """Validate the arguments, run the tool atomically, record and return its result.
+
+        Never raises because of the call: only :class:`EpisodeNotFound` when the episode ended
+        before the call reached it (deleted or reaped while the request was on its way).
+        """
+        if self.ended is not None:
+            raise EpisodeNotFound(self.id, self.ended)
         self.touch()
         result = self._run(tool, arguments)
         result.arguments = arguments
@@ -143,6 +153,11 @@ class Episode:
         if problems:
             described = "; ".join(_describe(p) for p in problems[:3])
             return ToolResult(tool, False, error=f"{tool}: invalid arguments: {described}")
+        return self._execute(spec, args)
+
+    def _execute(self, spec: ToolSpec, args: dict[str, Any]) -> ToolResult:
+        """Run a tool on valid arguments inside a SAVEPOINT: any failure rolls the whole call back."""
+        tool = spec.name
         self._db.execute("SAVEPOINT tool_call")
         try:
             value = spec.func(self._ctx, **args)
@@ -155,6 +170,13 @@ class Episode:
         except (OverflowError, UnicodeEncodeError) as e:  # JSON allows what SQLite cannot store
             self._rollback()
             return ToolResult(tool, False, error=f"{tool}: invalid arguments: a value SQLite cannot store ({e})")
+        except sqlite3.Error as e:  # SQLite refused the tool's statement: too big an input, or a bug in the tool
+            self._rollback()
+            limit = any(words in str(e) for words in _INPUT_LIMITS)
+            if not limit:
+                log.warning("tool %s.%s: SQLite error in episode %s: %s", self.env.id, tool, self.id, e)
+            reason = "an argument is too large for the database" if limit else "the database refused the call"
+            return ToolResult(tool, False, error=f"{tool}: {reason} ({e})", crashed=not limit)
         except Exception as e:  # a bug in the tool must not end the episode; report it to the agent
             self._rollback()
             log.exception("tool %s.%s crashed in episode %s", self.env.id, tool, self.id)
@@ -185,7 +207,9 @@ class Episode:
         """What changed since the scenario's initial state."""
         return diff(self.initial_view(), self.view(), self.env.keys())
 
-    def close(self) -> None:
+    def close(self, reason: str = "closed") -> None:
+        """Free the state; a call that arrives later gets :class:`EpisodeNotFound` saying ``reason``."""
+        self.ended = reason
         self._db.close()
 
 
@@ -269,7 +293,7 @@ class EpisodeStore:
     def delete(self, episode_id: str, reason: str = "deleted") -> None:
         episode = self.get(episode_id)
         del self._episodes[episode_id]
-        episode.close()
+        episode.close(f"episode was {reason}")
         self._ended[episode_id] = f"episode was {reason}"
         if len(self._ended) > 100_000:  # remember recent ends only; an old id then reads as unknown
             self._ended.pop(next(iter(self._ended)))

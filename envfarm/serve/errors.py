@@ -64,6 +64,10 @@ def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(EnvfarmError, handle)
 
 
-def jsonrpc_error(message: str, request_id: Any = None, code: int = -32001) -> str:
+EPISODE_UNAVAILABLE = -32001
+"""The JSON-RPC error code of an MCP request whose episode is gone (never existed, deleted, reaped, lost)."""
+
+
+def jsonrpc_error(message: str, request_id: Any = None, code: int = EPISODE_UNAVAILABLE) -> str:
     """A JSON-RPC error body for an MCP endpoint that cannot serve the request (no such episode, lost worker)."""
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})

@@ -21,8 +21,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
 from envfarm import __version__
-from envfarm.core.episodes import Episode
+from envfarm.core.episodes import Episode, EpisodeNotFound
 from envfarm.serve import metrics
+from envfarm.serve.errors import EPISODE_UNAVAILABLE
 
 current_episode: contextvars.ContextVar[Episode] = contextvars.ContextVar("envfarm_current_episode")
 
@@ -58,7 +59,10 @@ async def _list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> 
 async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
     episode = _episode()
     start = time.perf_counter()
-    result = episode.call(params.name, params.arguments)
+    try:
+        result = episode.call(params.name, params.arguments)
+    except EpisodeNotFound as e:  # ended (deleted, reaped) after this request was bound to it
+        raise MCPError(EPISODE_UNAVAILABLE, str(e)) from None
     metrics.TOOL_CALL_SECONDS.labels(episode.env.id).observe(time.perf_counter() - start)
     # An unknown tool name is the caller's text: count it under one label so it cannot grow the series.
     tool = params.name if params.name in episode.env.tools else "(unknown)"

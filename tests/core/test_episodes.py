@@ -104,6 +104,28 @@ def test_deleted_episode_says_why(notes: Environment) -> None:
     assert info.value.reason == "no such episode in this farm process"
 
 
+def test_a_call_that_reaches_a_deleted_episode_is_told_so(notes: Environment) -> None:
+    """A request bound to an episode that was deleted on its way gets "episode was deleted", not SQLite's words."""
+    store = EpisodeStore()
+    episode = store.create(notes, notes.scenarios["file-two"])
+    store.delete(episode.id)
+    with pytest.raises(EpisodeNotFound, match="episode was deleted"):
+        episode.call("list_notes", {"folder": "work"})
+
+
+def test_sqlite_refusing_an_argument_is_a_clear_error_and_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    library = load_environment("library")
+    episode = Episode(library, library.scenarios["return-and-pay"], "e7")
+    before = episode.state_hash()
+    with caplog.at_level("DEBUG"):
+        # Straight to the tool's SQL (the schema's maxLength would refuse this before the tool runs).
+        result = episode._execute(library.tools["search_books"], {"query": "%_" * 30_000})
+    assert not result.ok and not result.crashed
+    assert result.error is not None and "too large for the database" in result.error
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for an argument SQLite refuses"
+    assert episode.state_hash() == before
+
+
 def test_chosen_ids_are_checked_and_unique_among_live_episodes(notes: Environment) -> None:
     store = EpisodeStore()
     scenario = notes.scenarios["file-two"]
