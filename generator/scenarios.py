@@ -90,6 +90,9 @@ async def check_scenario(
         raise Problem(str(e)) from None
     problems: list[str] = []
     for i, check in enumerate(scenario.checks):
+        if check.code is None:
+            problems.append(f"checks[{i}] ({check.id}): a generated check is code: give 'code'")
+            continue
         try:
             compile(check.code, check.id, "exec")
         except SyntaxError as e:

@@ -29,7 +29,7 @@ from envfarm.core.environments import Environment
 from envfarm.core.scenarios import Call, Scenario
 from envfarm.core.state import StateView, row_key
 from envfarm.validators.replay import Replay, replay
-from envfarm.validators.scoring import CheckRunner
+from envfarm.validators.scoring import CheckRunner, judge
 
 MAX_ALTERNATIVES = 2  # other values tried per argument of each mutation step
 
@@ -51,18 +51,20 @@ class GateReport:
 async def gate_scenario(env: Environment, scenario: Scenario, runner: CheckRunner) -> GateReport:
     """Run the four tests of the gate on one scenario."""
     report = GateReport(env.id, scenario.id)
-    checks = [(c.id, c.code) for c in scenario.checks]
-    preserve = {c.id for c in scenario.checks if c.preserve}
+    # `said` checks judge what the agent tells the user: the oracle says nothing, so the gate cannot judge them.
+    judged = scenario.model_copy(update={"checks": [c for c in scenario.checks if c.kind != "said"]})
+    checks = judged.checks
+    preserve = {c.id for c in checks if c.preserve}
 
     async def failing(initial: StateView, final: StateView) -> list[str]:
         """Ids of the checks that do not pass (an error counts as not passing)."""
-        outcomes = await runner.run_checks(checks, initial, final)
+        outcomes = await judge(env, judged, initial, final, runner)
         return [o.id for o in outcomes if not o.passed]
 
     done = replay(env, scenario, scenario.oracle)
     initial = done.initial
-    start = {o.id: o for o in await runner.run_checks(checks, initial, initial)}
-    for check in scenario.checks:
+    start = {o.id: o for o in await judge(env, judged, initial, initial, runner)}
+    for check in checks:
         outcome = start[check.id]
         if outcome.error:
             report.reasons.append(f"check {check.id!r} fails to run: {outcome.error}")

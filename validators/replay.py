@@ -64,6 +64,7 @@ class Footprint:
 
     touched: frozenset[tuple[str, str]]
     added: dict[str, list[str]]
+    final_state_hash: str  # the state the oracle leaves (what an oracle_state check compares with)
 
 
 _footprints: dict[tuple[str, str, str], Footprint] = {}
@@ -78,7 +79,7 @@ def oracle_footprint(env: Environment, scenario: Scenario) -> Footprint:
         changed = {(table, row["key"]) for table, change in done.changes.items() for row in change["changed"]}
         touched = changed | done.removed_keys()
         added = {t: [_content(r, done.keys[t]) for r in change["added"]] for t, change in done.changes.items()}
-        found = _footprints[key] = Footprint(frozenset(touched), added)
+        found = _footprints[key] = Footprint(frozenset(touched), added, done.final_state_hash)
     return found
 
 

@@ -2,8 +2,9 @@
 
 ``reward`` is the fraction of checks passed (EnvScaler's definition);
 ``success`` needs every check passed and no collateral change (a row changed
-that the scenario's oracle never changes). Checks run in the sandbox, never in
-the calling process.
+that the scenario's oracle never changes). Code checks run in the sandbox, never
+in the calling process; ``oracle_state`` and ``said`` checks need no code
+(:mod:`envfarm.core.scenarios` describes the kinds).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from pydantic import BaseModel, Field
 
 from envfarm.core.environments import Environment
 from envfarm.core.scenarios import Scenario
-from envfarm.core.state import StateView
+from envfarm.core.state import StateView, state_hash
 from envfarm.serve import metrics
 from envfarm.validators.checks import CheckOutcome
-from envfarm.validators.replay import Replay, collateral
+from envfarm.validators.replay import Replay, collateral, oracle_footprint
+
+Messages = list[dict[str, Any]]
+"""What was said in a conversation, oldest first: ``{"role": "assistant" | "user" ..., "content": text}``."""
 
 
 class CheckRunner(Protocol):
@@ -47,11 +51,56 @@ class ScoreResponse(BaseModel):
     final_state_hash: str
 
 
+def said(text: str, messages: Messages) -> bool:
+    """Whether the agent told the user ``text``: within one of its messages, ignoring case and commas
+    (tau2-bench's rule for ``communicate_info``, so rewards match tau2's)."""
+    wanted = text.lower()
+    return any(
+        m.get("role") == "assistant"
+        and isinstance(m.get("content"), str)
+        and wanted in m["content"].lower().replace(",", "")
+        for m in messages
+    )
+
+
+async def judge(
+    env: Environment,
+    scenario: Scenario,
+    initial: StateView,
+    final: StateView,
+    runner: CheckRunner,
+    messages: Messages | None = None,
+    final_hash: str | None = None,
+) -> list[CheckOutcome]:
+    """Every check of the scenario on these states (and messages), in the scenario's order.
+
+    Code checks run as one sandbox job; ``oracle_state`` compares the final state with the
+    oracle's (``final_hash`` saves hashing ``final`` again); ``said`` reads the messages.
+    """
+    code = [(c.id, c.code) for c in scenario.checks if c.kind == "state" and c.code is not None]
+    ran = {o.id: o for o in await runner.run_checks(code, initial, final)} if code else {}
+    outcomes = []
+    for check in scenario.checks:
+        if check.kind == "oracle_state":
+            expected = oracle_footprint(env, scenario).final_state_hash
+            outcomes.append(CheckOutcome(check.id, (final_hash or state_hash(final)) == expected))
+        elif check.kind == "said":
+            outcomes.append(CheckOutcome(check.id, said(check.text or "", messages or [])))
+        else:
+            outcomes.append(ran[check.id])
+    return outcomes
+
+
 async def score(
-    env: Environment, scenario: Scenario, done: Replay, runner: CheckRunner, kind: str = "replay"
+    env: Environment,
+    scenario: Scenario,
+    done: Replay,
+    runner: CheckRunner,
+    kind: str = "replay",
+    messages: Messages | None = None,
 ) -> ScoreResponse:
     """Judge a replayed (``kind="replay"``) or live (``"live"``) episode against the scenario's checks."""
-    outcomes = await runner.run_checks([(c.id, c.code) for c in scenario.checks], done.initial, done.final)
+    outcomes = await judge(env, scenario, done.initial, done.final, runner, messages, done.final_state_hash)
     checks = [
         CheckResult(id=c.id, description=c.description, passed=o.passed, error=o.error, preserve=c.preserve)
         for c, o in zip(scenario.checks, outcomes, strict=True)

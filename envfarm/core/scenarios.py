@@ -12,37 +12,84 @@ A scenario file (``servers/<env>/scenarios/<id>.json``) looks like::
       "oracle": [{"tool": "return_copy", "arguments": {"barcode": "B-0001"}}]
     }
 
-A check's code defines ``check(initial, final) -> bool`` over canonical state
-views (EnvScaler's ``check_func(final_state)`` reading a global ``initial_state``
-is accepted too). ``preserve: true`` marks a check that is meant to hold on the
-initial state already (nothing must break it).
+A check is one of three kinds:
+
+- ``state`` (the default): Python source defining ``check(initial, final) -> bool`` over
+  canonical state views (EnvScaler's ``check_func(final_state)`` reading a global
+  ``initial_state`` is accepted too); it runs in the check sandbox. ``preserve: true``
+  marks a check that is meant to hold on the initial state already (nothing must break it).
+- ``oracle_state``: the final state equals the state the oracle leaves (tau2-bench's
+  reward): no code, the scorer replays the oracle and compares the two.
+- ``said``: the agent told the user ``text`` (case-insensitive, commas ignored, within one
+  of its messages, as tau2-bench judges ``communicate_info``); judged on the messages of a
+  trajectory, so only trajectories with messages can pass it.
+
+Optional sections: ``user`` (what a simulated user knows and how they behave, for
+conversation mode; never the checks or the oracle), ``split`` (``train`` or ``test``;
+derived from the id when absent, see :func:`split_of`) and ``unscored`` (what the task
+asks that no check judges, e.g. statements only an LLM judge could assess).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.pool import StaticPool
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
+CheckKind = Literal["state", "oracle_state", "said"]
+Split = Literal["train", "test"]
+
+
 class Check(BaseModel):
-    """One rule over the initial and final state."""
+    """One rule an episode is judged by (see the module docstring for the kinds)."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=ID_PATTERN)
     description: str = Field(min_length=1)
-    code: str = Field(min_length=1, description="Python source defining check(initial, final) -> bool")
+    kind: CheckKind = Field(default="state", description="state (code), oracle_state, or said (text)")
+    code: str | None = Field(
+        default=None, min_length=1, description="for kind state: Python source defining check(initial, final) -> bool"
+    )
+    text: str | None = Field(default=None, min_length=1, description="for kind said: what the agent must tell the user")
     preserve: bool = Field(default=False, description="True when the check already holds before the agent acts")
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> Check:
+        wanted = {"state": "code", "said": "text", "oracle_state": None}[self.kind]
+        for name in ("code", "text"):
+            given = getattr(self, name) is not None
+            if given and name != wanted:
+                raise ValueError(f"a {self.kind} check takes no {name!r}")
+            if not given and name == wanted:
+                raise ValueError(f"a {self.kind} check needs {name!r}")
+        return self
+
+
+class UserSection(BaseModel):
+    """The person a simulated user plays (conversation mode): who they are and what they know.
+
+    The task is their goal. The user never sees the checks or the oracle.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    persona: str | None = Field(None, description="who they are and how they talk")
+    instructions: str | None = Field(None, description="how they go about the conversation")
+    knows: str | None = Field(None, description="what they know and give when it matters")
+    only_when_asked: str | None = Field(None, description="what they say only when the agent asks for it")
+    does_not_know: str | None = Field(None, description="what they cannot tell the agent")
 
 
 class Call(BaseModel):
@@ -67,6 +114,9 @@ class Scenario(BaseModel):
     checks: list[Check] = Field(min_length=1)
     oracle: list[Call] = Field(min_length=1)
     gate: dict[str, Any] | None = Field(default=None, description="The quality gate's numbers, once it has run")
+    user: UserSection | None = Field(default=None, description="the person a simulated user plays")
+    split: Split | None = Field(default=None, description="train or test; derived from the id when absent")
+    unscored: list[str] = Field(default_factory=list, description="what the task asks that no check judges")
 
     @field_validator("clock")
     @classmethod
@@ -76,8 +126,20 @@ class Scenario(BaseModel):
         return value
 
     def public(self) -> dict[str, Any]:
-        """What an agent may see: the id and the task, never the checks or the oracle."""
-        return {"id": self.id, "task": self.task}
+        """What an agent may see: the id, the task and the split, never the checks or the oracle."""
+        return {"id": self.id, "task": self.task, "split": split_of(self)}
+
+
+TEST_SHARE = 0.2
+"""The share of scenarios that :func:`split_of` puts in ``test`` when a scenario declares no split."""
+
+
+def split_of(scenario: Scenario) -> Split:
+    """The scenario's split: as declared, else from a hash of its id (stable across runs and machines)."""
+    if scenario.split is not None:
+        return scenario.split
+    point = int.from_bytes(hashlib.sha256(scenario.id.encode()).digest()[:8], "big") / 2**64
+    return "test" if point < TEST_SHARE else "train"
 
 
 def load_scenario_file(path: Path) -> Scenario:
