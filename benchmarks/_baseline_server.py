@@ -26,9 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402,F401  (puts the fixture envs on ENVFARM_ENV_PATH)
 from mcp.server.mcpserver import MCPServer  # noqa: E402
 from mcp.server.mcpserver.exceptions import ToolError as McpToolError  # noqa: E402
+from workloads import use_fixture_envs  # noqa: E402
 
 from envfarm.core.environments import load_environment  # noqa: E402
 from envfarm.core.tools import ToolContext, ToolError, ToolSpec  # noqa: E402
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
+    use_fixture_envs()  # started by hand with --env notes; bench_calls.py's servers inherit it anyway
     server = build(args.env, args.scenario, args.db)
     if args.transport == "stdio":
         server.run("stdio")

@@ -1,7 +1,7 @@
 """Tool calls per second and latency: in process, over stdio, and over HTTP with 1..64 episodes.
 
 Every measurement runs the same 50/50 mix of the workload's query and mutation tools
-(see ``WORKLOADS`` in _common.py) and is set side by side with the baseline: the same tool
+(see ``WORKLOADS`` in workloads.py) and is set side by side with the baseline: the same tool
 functions served "the ordinary way", by a decorator-based ``MCPServer`` over one SQLite file
 (benchmarks/_baseline_server.py), which all clients share since it has no episodes.
 
@@ -28,7 +28,7 @@ Parts:
 CPU columns: server CPU per call (from /proc/PID/stat) and this load generator's CPU per
 call; with 2 cores, whichever side nears 1 core (1000 ms/s) is the bottleneck.
 
-Usage: python benchmarks/bench_calls.py [--quick] [--seconds 5] [--concurrency 1,8,64]
+Usage: python benchmarks/bench_calls.py [--quick] [--env ENV] [--seconds 5] [--concurrency 1,8,64]
            [--rate 500] [--parts inproc,stdio,http] [--clients sdk,httpx,raw]
 """
 
@@ -36,47 +36,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    HERE,
-    RawHttp,
-    Server,
-    Workload,
-    call_body,
-    call_headers,
-    children,
-    cpu_seconds,
-    machine,
-    percentile,
-    pick_env,
-    response_ok,
-    start_baseline,
-    start_farm,
-    table,
-    target_line,
-)
+from load_generator import drive, http_clients  # noqa: E402
+from processes import Server, baseline_args, children, start_baseline, start_farm  # noqa: E402
+from report import machine, percentile, table, target_line  # noqa: E402
+from workloads import Workload, pick_env, use_fixture_envs  # noqa: E402
 
 from envfarm.core.environments import Environment  # noqa: E402
 from envfarm.core.episodes import Episode  # noqa: E402
 
 TARGET_RATE = 500  # calls/s with 64 concurrent episodes over HTTP
 TARGET_P50_MS = 5.0
-
-CallFn = Callable[[int], Awaitable[bool]]  # call number -> ok
 
 
 @dataclass
@@ -136,71 +117,15 @@ HEADERS = [
 ]
 
 
-async def drive(
-    fns: list[CallFn],
-    seconds: float,
-    server_pid: int | None,
-    *,
-    rate: float | None = None,
-    warmup: int = 2,
-) -> tuple[int, float, list[float], int, float | None, float]:
-    """Run each client's calls concurrently for ``seconds``.
-
-    Closed loop when ``rate`` is None, else the clients together offer ``rate`` calls/s
-    (each one every len(fns)/rate seconds, phases spread) and latency counts from the
-    scheduled send time.
-    """
-    counters = [warmup] * len(fns)
-    for i in range(warmup):
-        await asyncio.gather(*(fn(i) for fn in fns))
-    latencies: list[float] = []
-    errors = 0
-    interval = len(fns) / rate if rate else 0.0
-
-    async def worker(k: int, fn: CallFn, start: float, stop: float) -> None:
-        nonlocal errors
-        due = start + (k / len(fns)) * interval
-        while True:
-            if rate:
-                now = time.perf_counter()
-                if due >= stop:
-                    return
-                if due > now:
-                    await asyncio.sleep(due - now)
-                t0 = due
-                due += interval
-            else:
-                t0 = time.perf_counter()
-                if t0 >= stop:
-                    return
-            ok = await fn(counters[k])
-            counters[k] += 1
-            latencies.append(time.perf_counter() - t0)
-            if not ok:
-                errors += 1
-
-    server_cpu0 = cpu_seconds(server_pid) if server_pid else None
-    client_cpu0 = time.process_time()
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(k, fn, start, start + seconds) for k, fn in enumerate(fns)))
-    elapsed = time.perf_counter() - start
-    client_cpu = time.process_time() - client_cpu0
-    server_cpu = cpu_seconds(server_pid) - server_cpu0 if server_pid and server_cpu0 is not None else None
-    latencies.sort()
-    return len(latencies), elapsed, latencies, errors, server_cpu, client_cpu
-
-
 # ---------------------------------------------------------------------------------------------
 # In process
 
 
 async def part_inproc(env: Environment, workload: Workload, seconds: float, db_dir: Path) -> list[Result]:
     import mcp
+    from _baseline_server import build as build_baseline
 
     from envfarm.serve.mcp_server import build_server, current_episode
-
-    sys.path.insert(0, str(HERE))
-    from _baseline_server import build as build_baseline
 
     results = []
     scenario = env.scenarios[workload.scenario]
@@ -286,11 +211,7 @@ async def part_stdio(env: Environment, workload: Workload, seconds: float, db_di
 
     commands = {
         "envfarm": ["-m", "envfarm.cli", "stdio", env.id, "--scenario", workload.scenario],
-        "baseline": [
-            str(HERE / "_baseline_server.py"),
-            *("--env", env.id, "--scenario", workload.scenario, "--transport", "stdio"),
-            *("--db", str(_fresh_db(env, workload, db_dir, "stdio.sqlite"))),
-        ],
+        "baseline": baseline_args(env.id, workload.scenario, _fresh_db(env, workload, db_dir, "stdio.sqlite"), "stdio"),
     }
     results = []
     for server, args in commands.items():
@@ -305,62 +226,6 @@ async def part_stdio(env: Environment, workload: Workload, seconds: float, db_di
 
 # ---------------------------------------------------------------------------------------------
 # HTTP
-
-
-@contextlib.asynccontextmanager
-async def http_clients(kind: str, urls: list[str], workload: Workload, ids: list[int]) -> Any:
-    """Yield one CallFn per url, for client kind ``sdk``, ``httpx`` or ``raw``."""
-    if kind == "sdk":
-        from mcp import Client
-
-        async with contextlib.AsyncExitStack() as stack:
-            # Entered one by one: anyio cancel scopes must be left by the task that entered them.
-            clients = [await stack.enter_async_context(Client(u)) for u in urls]
-
-            def make(client: Any, cid: int) -> CallFn:
-                async def call(i: int) -> bool:
-                    tool, args = workload.call(cid, i)
-                    return not (await client.call_tool(tool, args)).is_error
-
-                return call
-
-            yield [make(c, cid) for c, cid in zip(clients, ids, strict=True)]
-        return
-    if kind == "httpx":
-        import httpx
-
-        # One AsyncClient (one keep-alive connection) per episode: a shared pool of 64
-        # connections costs httpx ~10 ms of CPU per request here (its pool scan is O(n)).
-        async with contextlib.AsyncExitStack() as stack:
-            https = [await stack.enter_async_context(httpx.AsyncClient(timeout=60)) for _ in urls]
-
-            def make_httpx(http: Any, url: str, cid: int) -> CallFn:
-                async def call(i: int) -> bool:
-                    tool, args = workload.call(cid, i)
-                    r = await http.post(url, content=call_body(i, tool, args), headers=call_headers(tool))
-                    return r.status_code == 200 and response_ok(r.content)
-
-                return call
-
-            yield [make_httpx(h, u, cid) for h, u, cid in zip(https, urls, ids, strict=True)]
-        return
-    if kind != "raw":
-        raise ValueError(f"unknown client kind {kind!r}")
-    conns = [RawHttp(u) for u in urls]
-    try:
-
-        def make_raw(conn: RawHttp, cid: int) -> CallFn:
-            async def call(i: int) -> bool:
-                tool, args = workload.call(cid, i)
-                status, body = await conn.post(call_body(i, tool, args), call_headers(tool))
-                return status == 200 and response_ok(body)
-
-            return call
-
-        yield [make_raw(c, cid) for c, cid in zip(conns, ids, strict=True)]
-    finally:
-        for c in conns:
-            c.close()
 
 
 async def part_http(
@@ -508,15 +373,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=None, help="paced run: calls/s offered (default 500)")
     parser.add_argument("--parts", default="inproc,stdio,http")
     parser.add_argument("--clients", default="sdk,httpx,raw", help="HTTP client kinds: sdk, httpx, raw")
-    parser.add_argument("--quick", action="store_true", help="short runs, 1 and 4 clients (CI smoke)")
+    parser.add_argument("--quick", action="store_true", help="0.05 s runs, 2 clients (CI smoke)")
     args = parser.parse_args()
     if args.seconds is None:
-        args.seconds = 0.3 if args.quick else 5.0
+        args.seconds = 0.05 if args.quick else 5.0
     if args.concurrency is None:
-        args.concurrency = "1,4" if args.quick else "1,8,64"
+        args.concurrency = "2" if args.quick else "1,8,64"
     if args.rate is None:
-        args.rate = 40.0 if args.quick else float(TARGET_RATE)
+        args.rate = 100.0 if args.quick else float(TARGET_RATE)
     random.seed(0)
+    use_fixture_envs()
     return asyncio.run(amain(args))
 
 

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the fake model server and the recording live under tests/
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _common import REPO, machine, table, target_line  # noqa: E402
-
-sys.path.insert(0, str(REPO))
+from report import machine, table, target_line  # noqa: E402
 
 from envfarm.generator.dedupe import LexicalEmbedder  # noqa: E402
 from envfarm.generator.llm import LLM, AnthropicProvider  # noqa: E402

@@ -14,7 +14,8 @@ Over HTTP (``envfarm serve`` in a subprocess, a lean raw-HTTP client here, one c
 time): the server's RSS per episode opened through ``POST /v1/episodes``, and the p50 of
 calls with 1 versus N live episodes.
 
-Usage: python benchmarks/bench_memory.py [--quick] [--episodes 1000] [--calls 2000] [--no-http]
+Usage: python benchmarks/bench_memory.py [--quick] [--env ENV] [--episodes 1000] [--calls 1000]
+           [--rounds 5] [--no-http]
 """
 
 from __future__ import annotations
@@ -31,20 +32,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    RawHttp,
-    Workload,
-    call_body,
-    call_headers,
-    machine,
-    percentile,
-    pick_env,
-    response_ok,
-    rss_bytes,
-    start_farm,
-    table,
-    target_line,
-)
+from processes import rss_bytes, start_farm  # noqa: E402
+from raw_mcp import RawHttp, call_body, call_headers, response_ok  # noqa: E402
+from report import machine, percentile, table, target_line  # noqa: E402
+from workloads import Workload, pick_env, use_fixture_envs  # noqa: E402
 
 from envfarm.core.environments import Environment  # noqa: E402
 from envfarm.core.episodes import Episode  # noqa: E402
@@ -74,7 +65,7 @@ class Phases:
         )
 
     def rows(self, tools: dict[str, str]) -> list[list[Any]]:
-        rows = []
+        rows: list[list[Any]] = []
         for (phase, kind), runs in self.data.items():
             base = self.data[(self.BASE, kind)]
             ratios = [r[0] / b[0] for r, b in zip(runs, base, strict=False)]
@@ -205,7 +196,9 @@ def in_process(env: Environment, workload: Workload, n: int, calls: int, rounds:
     return lines, met
 
 
-async def over_http(env: Environment, workload: Workload, n: int, calls: int, rounds: int) -> list[str]:
+async def over_http(
+    env: Environment, workload: Workload, n: int, calls: int, rounds: int, warmup: int = 200
+) -> list[str]:
     import httpx
 
     lines: list[str] = []
@@ -235,8 +228,8 @@ async def over_http(env: Environment, workload: Workload, n: int, calls: int, ro
                 out.sort()
                 return out
 
-            await run(first, 200, "query")  # warm up
-            await run(first, 200, "mutation")
+            await run(first, warmup, "query")
+            await run(first, warmup, "mutation")
             rss_one = rss_bytes(server.pid)
             memory: list[list[Any]] = []
             for r in range(rounds):
@@ -294,19 +287,23 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=None, help="timed calls per phase and kind (default 1000)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 5 in process, 3 HTTP)")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP part")
-    parser.add_argument("--quick", action="store_true", help="50 episodes, few calls (CI smoke)")
+    parser.add_argument("--quick", action="store_true", help="10 episodes, 20 calls (CI smoke)")
     args = parser.parse_args()
-    n = args.episodes or (50 if args.quick else 1000)
-    calls = args.calls or (100 if args.quick else 1000)
+    n = args.episodes or (10 if args.quick else 1000)
+    calls = args.calls or (20 if args.quick else 1000)
     rounds = args.rounds or (1 if args.quick else 5)
     http_rounds = args.rounds or (1 if args.quick else 3)
 
+    use_fixture_envs()
     env, workload = pick_env(args.env)
+    if args.quick:
+        gc.freeze()  # the many gc.collect() calls then skip the import-time heap (0.1-0.2 s each)
     print(f"# bench_memory: {env.id}/{workload.scenario}\n\nmachine: {machine()}\n")
     lines, _ = in_process(env, workload, n, calls, rounds)
     print("\n".join(lines), flush=True)
     if not args.no_http:
-        print("\n".join(asyncio.run(over_http(env, workload, n, calls, http_rounds))))
+        warmup = 20 if args.quick else 200
+        print("\n".join(asyncio.run(over_http(env, workload, n, calls, http_rounds, warmup))))
     return 0
 
 

@@ -16,7 +16,7 @@ serialized database is about that big. Methods, all single-threaded on one core:
 - ``rebuild: SQL dump``: ``executescript`` of ``Connection.iterdump()`` (DDL + one INSERT
   statement per row, as a dump file or a generated SQL script does).
 
-Usage: python benchmarks/bench_reset.py [--quick] [--sizes 1,10] [--seconds 2]
+Usage: python benchmarks/bench_reset.py [--quick] [--env ENV] [--sizes 1,10] [--seconds 2]
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, percentile, pick_env, scaled_state, table, target_line  # noqa: E402
+from report import machine, percentile, table, target_line  # noqa: E402
+from scaled_states import ScaledState, scaled_state  # noqa: E402
+from workloads import pick_env, use_fixture_envs  # noqa: E402
 
 from envfarm.core.episodes import Episode  # noqa: E402
+from envfarm.core.scenarios import Scenario  # noqa: E402
 
 TARGET_RESETS_PER_S = 5000  # at ~1 MB, one core
 
@@ -55,13 +58,16 @@ def main() -> int:
     parser.add_argument("--env", default="auto", help="environment id (default: library, else notes)")
     parser.add_argument("--sizes", default=None, help="state sizes in MB, comma-separated (default 1,10)")
     parser.add_argument("--seconds", type=float, default=None, help="time per method and size (default 2)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and short runs (CI smoke)")
+    parser.add_argument("--quick", action="store_true", help="one 0.1 MB size, short runs (CI smoke)")
     args = parser.parse_args()
-    sizes = [float(s) for s in (args.sizes or ("0.1,0.3" if args.quick else "1,10")).split(",")]
-    seconds = args.seconds if args.seconds is not None else (0.05 if args.quick else 2.0)
+    sizes = [float(s) for s in (args.sizes or ("0.1" if args.quick else "1,10")).split(",")]
+    seconds = args.seconds if args.seconds is not None else (0.02 if args.quick else 2.0)
     min_iters = 3 if args.quick else 20
 
+    use_fixture_envs()
     env, workload = pick_env(args.env)
+    if args.quick:
+        gc.freeze()  # the gc.collect() before each method then skips the import-time heap (0.1-0.2 s each)
     scenario = env.scenarios[workload.scenario]
     print(f"# bench_reset: {env.id}/{scenario.id}\n\nmachine: {machine()}\n")
 
@@ -113,10 +119,10 @@ def main() -> int:
             ep.reset()
             ep._db.execute(f'SELECT * FROM "{t}" LIMIT 1').fetchall()
 
-        def create(fake=fake) -> None:  # noqa: ANN001
+        def create(fake: Scenario = fake) -> None:
             Episode(env, fake, "bench-new").close()
 
-        def rebuild_executemany(state=state) -> None:  # noqa: ANN001
+        def rebuild_executemany(state: ScaledState = state) -> None:
             state.build().close()
 
         def rebuild_dump(sql: str = dump_sql) -> None:
@@ -188,7 +194,8 @@ def main() -> int:
     return 0
 
 
-def _dump(state) -> str:  # noqa: ANN001
+def _dump(state: ScaledState) -> str:
+    """The state as the SQL script ``iterdump`` writes: DDL and one INSERT per row."""
     db = state.build()
     try:
         return "\n".join(db.iterdump())

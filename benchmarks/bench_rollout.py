@@ -18,16 +18,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, percentile, start_farm, table, target_line  # noqa: E402
+from processes import start_farm  # noqa: E402
+from report import machine, percentile, table, target_line  # noqa: E402
 
 from envfarm.client import AsyncFarm  # noqa: E402
-from envfarm.core.environments import load_environment  # noqa: E402
+from envfarm.core.environments import Environment, load_environment  # noqa: E402
 
 
-async def measure(url: str, concurrency: int, seconds: float) -> tuple[int, float, list[float], float]:
-    env = load_environment("library")
+async def measure(
+    env: Environment, url: str, concurrency: int, seconds: float
+) -> tuple[int, float, list[float], float]:
+    """Episodes done, seconds, sorted latencies and the mean reward with ``concurrency`` in flight."""
     scenarios = sorted(s for s in env.scenarios if not s.startswith("synth-"))
-    done, latencies, rewards = 0, [], []
+    done = 0
+    latencies: list[float] = []
+    rewards: list[float] = []
     deadline = time.perf_counter() + seconds
     async with AsyncFarm(url) as farm:
 
@@ -53,18 +58,19 @@ async def measure(url: str, concurrency: int, seconds: float) -> tuple[int, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny run for CI's smoke test")
+    parser.add_argument("--quick", action="store_true", help="0.3 s with 2 in flight (CI smoke)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", default="1,16,128")
     args = parser.parse_args()
-    levels = [1, 4] if args.quick else [int(c) for c in args.concurrency.split(",")]
-    seconds = 1.0 if args.quick else args.seconds
+    levels = [2] if args.quick else [int(c) for c in args.concurrency.split(",")]
+    seconds = 0.3 if args.quick else args.seconds
     print(f"# bench_rollout: library episodes opened, run and scored over HTTP\n\n{machine()}\n")
+    env = load_environment("library")
     server = start_farm("library")
     rows = []
     try:
         for concurrency in levels:
-            done, elapsed, latencies, mean_reward = asyncio.run(measure(server.url, concurrency, seconds))
+            done, elapsed, latencies, mean_reward = asyncio.run(measure(env, server.url, concurrency, seconds))
             rows.append(
                 [
                     concurrency,

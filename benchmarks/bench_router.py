@@ -8,7 +8,7 @@ The ratio (router / direct) is what the extra hop costs: on a machine this small
 router, the worker and the load generator share the same cores, so the router's CPU per
 call comes straight out of the worker's throughput.
 
-Usage: python benchmarks/bench_router.py [--quick] [--seconds 5] [--concurrency 1,8,64]
+Usage: python benchmarks/bench_router.py [--quick] [--env ENV] [--seconds 5] [--concurrency 1,8,64]
            [--rounds 2] [--clients raw,sdk]
 """
 
@@ -24,26 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    Server,
-    cpu_seconds,
-    free_port,
-    machine,
-    percentile,
-    pick_env,
-    start_farm,
-    start_server,
-    table,
-    target_line,
-)
-from bench_calls import drive, http_clients  # noqa: E402
-
-
-def start_router(workers: list[str]) -> Server:
-    port = free_port()
-    flags = [part for url in workers for part in ("--worker", url)]
-    cmd = [sys.executable, "-m", "envfarm.cli", "router", *flags, "--port", str(port), "--log-level", "warning"]
-    return start_server("router", cmd, port, "/healthz")
+from load_generator import drive, http_clients  # noqa: E402
+from processes import cpu_seconds, start_farm, start_router  # noqa: E402
+from report import machine, percentile, table, target_line  # noqa: E402
+from workloads import pick_env, use_fixture_envs  # noqa: E402
 
 
 async def measure(args: argparse.Namespace) -> tuple[list[list[Any]], list[list[Any]], int]:
@@ -112,12 +96,13 @@ def main() -> None:
     parser.add_argument("--concurrency", default=None, help="closed-loop episode counts (default 1,8,64)")
     parser.add_argument("--rounds", type=int, default=None, help="direct/router alternations per row (default 2)")
     parser.add_argument("--clients", default="raw", help="client kinds: raw, httpx, sdk (see bench_calls.py)")
-    parser.add_argument("--quick", action="store_true", help="short runs, 1 and 4 episodes (CI smoke)")
+    parser.add_argument("--quick", action="store_true", help="0.05 s runs, 2 episodes (CI smoke)")
     args = parser.parse_args()
-    args.seconds = args.seconds or (0.3 if args.quick else 5.0)
-    args.concurrency = args.concurrency or ("1,4" if args.quick else "1,8,64")
+    args.seconds = args.seconds or (0.05 if args.quick else 5.0)
+    args.concurrency = args.concurrency or ("2" if args.quick else "1,8,64")
     args.rounds = args.rounds or (1 if args.quick else 2)
     random.seed(0)
+    use_fixture_envs()
     print(f"# bench_router: tool calls through `envfarm router` versus direct\n\nmachine: {machine()}\n")
     start = time.perf_counter()
     rows, ratios, errors = asyncio.run(measure(args))

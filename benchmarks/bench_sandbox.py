@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table, target_line  # noqa: E402
+from report import machine, table, target_line  # noqa: E402
 
 from envfarm.validators.checks import run_check  # noqa: E402
 from envfarm.validators.sandbox import SandboxLimits, SandboxPool  # noqa: E402
@@ -53,7 +53,7 @@ STATUSES = ["pending", "paid", "shipped", "delivered", "cancelled"]
 def make_states(seed: int = 7, rows: int = 50) -> tuple[dict[str, Any], dict[str, Any]]:
     """An initial state of 5 tables x ``rows`` rows and the final state an agent left."""
     rnd = random.Random(seed)
-    users = [
+    users: list[dict[str, Any]] = [
         {
             "id": i,
             "name": f"User {i}",
@@ -64,7 +64,7 @@ def make_states(seed: int = 7, rows: int = 50) -> tuple[dict[str, Any], dict[str
         }
         for i in range(1, rows + 1)
     ]
-    products = [
+    products: list[dict[str, Any]] = [
         {
             "id": i,
             "sku": f"SKU-{i:04d}",
@@ -75,7 +75,7 @@ def make_states(seed: int = 7, rows: int = 50) -> tuple[dict[str, Any], dict[str
         }
         for i in range(1, rows + 1)
     ]
-    orders = [
+    orders: list[dict[str, Any]] = [
         {
             "id": i,
             "user_id": rnd.randint(1, rows),
@@ -86,7 +86,7 @@ def make_states(seed: int = 7, rows: int = 50) -> tuple[dict[str, Any], dict[str
         }
         for i in range(1, rows + 1)
     ]
-    items = []
+    items: list[dict[str, Any]] = []
     for i in range(1, rows + 1):
         order = orders[(i - 1) % rows]
         product = products[rnd.randint(0, rows - 1)]
@@ -100,7 +100,13 @@ def make_states(seed: int = 7, rows: int = 50) -> tuple[dict[str, Any], dict[str
         for i in range(1, rows + 1)
         if orders[i - 1]["status"] != "pending"
     ]
-    initial = {"users": users, "products": products, "orders": orders, "order_items": items, "payments": payments}
+    initial: dict[str, Any] = {
+        "users": users,
+        "products": products,
+        "orders": orders,
+        "order_items": items,
+        "payments": payments,
+    }
 
     final = copy.deepcopy(initial)
     # The agent: order 2 of product 7 for user 5, paid by card; cancel order 3; restock product 12.
@@ -390,9 +396,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a few jobs only (CI smoke)")
     args = parser.parse_args()
     if args.jobs is None:
-        args.jobs = 30 if args.quick else 2000
+        args.jobs = 10 if args.quick else 2000
     if args.seconds is None:
-        args.seconds = 0.2 if args.quick else 3.0
+        args.seconds = 0.05 if args.quick else 3.0
     return asyncio.run(run(args))
 
 

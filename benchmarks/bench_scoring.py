@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table, target_line  # noqa: E402
+from report import machine, table, target_line  # noqa: E402
 
 from envfarm.core.environments import load_environment  # noqa: E402
 from envfarm.core.scenarios import Call, Check  # noqa: E402
@@ -66,7 +66,8 @@ def workload() -> tuple[Any, Any, list[Call]]:
         checks.append(Check(id=check_id, description=check_id, code=code, preserve=True))
     scenario = base.model_copy(update={"id": "bench-scoring", "checks": checks})
     env.scenarios[scenario.id] = scenario
-    calls = list(base.oracle)
+    # As a trajectory has them: plain calls (an oracle's calls carry more fields, e.g. ``refused``).
+    calls = [Call(tool=c.tool, arguments=c.arguments) for c in base.oracle]
     lookups = [Call(tool="search_books", arguments={"query": q}) for q in ("Dune", "Circe", "Sapiens", "Matilda")]
     calls = (calls + lookups)[:10] if len(calls) < 10 else calls[:10]
     assert len(scenario.checks) == 15 and len(calls) == 10
@@ -108,11 +109,12 @@ async def sandboxed(env: Any, scenario: Any, calls: list[Call], seconds: float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny run for CI's smoke test")
+    parser.add_argument("--quick", action="store_true", help="0.1 s per method, 4 in flight (CI smoke)")
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 64)")
     args = parser.parse_args()
-    seconds = 0.5 if args.quick else args.seconds
+    seconds = 0.1 if args.quick else args.seconds
+    args.concurrency = args.concurrency or (4 if args.quick else 64)
 
     env, scenario, calls = workload()
     print(f"# bench_scoring: library/{SCENARIO}, a 10-call trajectory with 15 checks\n\n{machine()}\n")
