@@ -5,7 +5,7 @@ dates, emails), a LIKE pattern that takes the agent's text literally, money as
 people write it, and the contact-update pattern (email and/or phone, email unique
 per table). Import what you need::
 
-    from envfarm.core.toolkit import DateStr, Id, like, money, update_contact
+    from envfarm.core.toolkit import DateStr, Id, Name, like, money, update_contact
 """
 
 from __future__ import annotations
@@ -32,11 +32,28 @@ PositiveCents = Annotated[int, Field(gt=0, le=SQLITE_MAX_INT)]
 DateStr = Annotated[str, Field(json_schema_extra={"format": "date"})]
 """A date as ``YYYY-MM-DD`` (checked against JSON Schema's ``date`` format before the tool runs)."""
 
-Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
-"""An email address (checked against JSON Schema's ``email`` format before the tool runs)."""
+# Free text is bounded in the schema, so no agent can send SQLite a string too long to store or match
+# (a 50,000-character LIKE pattern is "too complex" for it); the bounds are far past any real value.
+
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"})]
+"""An email address (checked against JSON Schema's ``email`` format before the tool runs): at most 254
+characters, the longest SMTP delivers (RFC 5321)."""
 
 SearchText = Annotated[str, Field(max_length=200)]
-"""Free text to search for: bounded, so no agent can send SQLite a pattern too long to match."""
+"""Free text to search for: at most 200 characters."""
+
+Name = Annotated[str, Field(max_length=200)]
+"""A name (of a person, a place, a thing) or a one-line title: at most 200 characters."""
+
+Code = Annotated[str, Field(max_length=64)]
+"""An identifier as people read it out (a barcode, a booking reference, an account number): at most 64
+characters."""
+
+Phone = Annotated[str, Field(max_length=50)]
+"""A phone number as people write it (spaces, dashes, an extension): at most 50 characters."""
+
+Note = Annotated[str, Field(max_length=2000)]
+"""Free text a person writes (a reason, a comment, a description): at most 2,000 characters."""
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 

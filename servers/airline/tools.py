@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import DateStr, Email, Id, like, money, update_contact
+from envfarm.core.toolkit import Code, DateStr, Email, Id, Phone, SearchText, like, money, update_contact
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 CHANGE_FEE_CENTS = {"standard": 7500, "flex": 0}
@@ -237,7 +237,7 @@ def _change_quote(ctx: ToolContext, booking: dict[str, Any], new_flight: dict[st
 
 
 @tool(kind="query")
-def find_passenger(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_passenger(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find passengers by part of their name, their loyalty number (FF-10001) or their email.
 
     Args:
@@ -298,7 +298,7 @@ def list_passenger_bookings(
 
 
 @tool(kind="query")
-def get_booking(ctx: ToolContext, locator: str) -> dict[str, Any]:
+def get_booking(ctx: ToolContext, locator: Code) -> dict[str, Any]:
     """A booking by its record locator, with its flight, seat, bags and payments.
 
     Args:
@@ -319,7 +319,7 @@ def search_flights(
     origin: Airport | None = None,
     destination: Airport | None = None,
     date: DateStr | None = None,
-    number: str | None = None,
+    number: Code | None = None,
 ) -> list[dict[str, Any]]:
     """Search flights by route, date and/or flight number, with seats left and fares per cabin.
 
@@ -395,7 +395,7 @@ def get_flight(ctx: ToolContext, flight_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def list_bags(ctx: ToolContext, locator: str) -> dict[str, Any]:
+def list_bags(ctx: ToolContext, locator: Code) -> dict[str, Any]:
     """The checked bags of a booking, and how many more would be free under the tier allowance.
 
     Args:
@@ -416,7 +416,7 @@ def list_bags(ctx: ToolContext, locator: str) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def list_payments(ctx: ToolContext, locator: str) -> list[dict[str, Any]]:
+def list_payments(ctx: ToolContext, locator: Code) -> list[dict[str, Any]]:
     """Every payment taken or refunded on a booking.
 
     Args:
@@ -437,7 +437,7 @@ def list_payments(ctx: ToolContext, locator: str) -> list[dict[str, Any]]:
 
 
 @tool(kind="query")
-def quote_cancellation(ctx: ToolContext, locator: str) -> dict[str, Any]:
+def quote_cancellation(ctx: ToolContext, locator: Code) -> dict[str, Any]:
     """What cancelling a booking now would refund, under the cancellation-refund rule.
 
     Args:
@@ -451,7 +451,7 @@ def quote_cancellation(ctx: ToolContext, locator: str) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def quote_change(ctx: ToolContext, locator: str, new_flight_id: Id) -> dict[str, Any]:
+def quote_change(ctx: ToolContext, locator: Code, new_flight_id: Id) -> dict[str, Any]:
     """What moving a booking to another flight would cost (change fee and fare difference), or why it is refused.
 
     Args:
@@ -518,7 +518,7 @@ def create_booking(
 
 
 @tool(kind="mutation")
-def change_flight(ctx: ToolContext, locator: str, new_flight_id: Id, method: Method | None = None) -> dict[str, Any]:
+def change_flight(ctx: ToolContext, locator: Code, new_flight_id: Id, method: Method | None = None) -> dict[str, Any]:
     """Move a booking to another flight on the same route, in the same cabin and fare class.
 
     Charges the change fee and any fare difference (see quote_change); the seat is released.
@@ -545,7 +545,7 @@ def change_flight(ctx: ToolContext, locator: str, new_flight_id: Id, method: Met
 
 
 @tool(kind="mutation")
-def upgrade_cabin(ctx: ToolContext, locator: str, method: Method) -> dict[str, Any]:
+def upgrade_cabin(ctx: ToolContext, locator: Code, method: Method) -> dict[str, Any]:
     """Upgrade an economy booking to business on the same flight and fare class, charging the fare difference.
 
     The economy seat is released.
@@ -574,7 +574,7 @@ def upgrade_cabin(ctx: ToolContext, locator: str, method: Method) -> dict[str, A
 
 
 @tool(kind="mutation")
-def assign_seat(ctx: ToolContext, locator: str, seat: str) -> dict[str, Any]:
+def assign_seat(ctx: ToolContext, locator: Code, seat: Code) -> dict[str, Any]:
     """Give a booking a seat (e.g. 14C) in its cabin, replacing any seat it had.
 
     Args:
@@ -608,7 +608,7 @@ def assign_seat(ctx: ToolContext, locator: str, seat: str) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def check_in(ctx: ToolContext, locator: str) -> dict[str, Any]:
+def check_in(ctx: ToolContext, locator: Code) -> dict[str, Any]:
     """Check a booking in for its flight; it needs a seat first (assign_seat).
 
     Args:
@@ -634,7 +634,7 @@ def check_in(ctx: ToolContext, locator: str) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def add_checked_bag(ctx: ToolContext, locator: str, weight_kg: Weight, method: Method | None = None) -> dict[str, Any]:
+def add_checked_bag(ctx: ToolContext, locator: Code, weight_kg: Weight, method: Method | None = None) -> dict[str, Any]:
     """Add one checked bag to a booking: free within the tier allowance, $35.00 beyond it.
 
     Args:
@@ -658,7 +658,7 @@ def add_checked_bag(ctx: ToolContext, locator: str, weight_kg: Weight, method: M
 
 
 @tool(kind="mutation")
-def cancel_booking(ctx: ToolContext, locator: str) -> dict[str, Any]:
+def cancel_booking(ctx: ToolContext, locator: Code) -> dict[str, Any]:
     """Cancel a booking and refund what the cancellation-refund rule allows, to the fare's payment method.
 
     Args:
@@ -688,7 +688,7 @@ def cancel_booking(ctx: ToolContext, locator: str) -> dict[str, Any]:
 
 @tool(kind="mutation")
 def update_passenger_contact(
-    ctx: ToolContext, passenger_id: Id, email: Email | None = None, phone: str | None = None
+    ctx: ToolContext, passenger_id: Id, email: Email | None = None, phone: Phone | None = None
 ) -> dict[str, Any]:
     """Change a passenger's email address and/or phone number (names cannot be changed).
 

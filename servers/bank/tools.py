@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import DateStr, Id, like, money
+from envfarm.core.toolkit import Code, DateStr, Id, Name, Note, SearchText, like, money
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 DAILY_TRANSFER_LIMIT_CENTS = 500_000
@@ -154,7 +154,7 @@ def _transfer_row(ctx: ToolContext, t: dict[str, Any]) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def find_customer(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_customer(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find customers whose name, email or phone contains the text (case-insensitive).
 
     Args:
@@ -199,7 +199,7 @@ def list_accounts(ctx: ToolContext, customer_id: Id, include_closed: bool = Fals
 
 
 @tool(kind="query")
-def get_account(ctx: ToolContext, account_number: str) -> dict[str, Any]:
+def get_account(ctx: ToolContext, account_number: Code) -> dict[str, Any]:
     """One account by number, with its owner, balance, money available and scheduled transfers out.
 
     Args:
@@ -218,7 +218,7 @@ def get_account(ctx: ToolContext, account_number: str) -> dict[str, Any]:
 @tool(kind="query")
 def list_transactions(
     ctx: ToolContext,
-    account_number: str,
+    account_number: Code,
     since: DateStr | None = None,
     kind: TransactionKind | None = None,
 ) -> list[dict[str, Any]]:
@@ -319,7 +319,7 @@ def list_disputes(ctx: ToolContext, customer_id: Id) -> list[dict[str, Any]]:
 
 @tool(kind="mutation")
 def deposit(
-    ctx: ToolContext, account_number: str, amount_cents: PositiveCents, description: str = "Cash deposit at branch"
+    ctx: ToolContext, account_number: Code, amount_cents: PositiveCents, description: Note = "Cash deposit at branch"
 ) -> dict[str, Any]:
     """Deposit money into an active account, posted today.
 
@@ -336,7 +336,7 @@ def deposit(
 
 
 @tool(kind="mutation")
-def withdraw(ctx: ToolContext, account_number: str, amount_cents: PositiveCents) -> dict[str, Any]:
+def withdraw(ctx: ToolContext, account_number: Code, amount_cents: PositiveCents) -> dict[str, Any]:
     """Pay out cash from an active account at the counter, within its balance plus overdraft limit.
 
     Args:
@@ -353,12 +353,12 @@ def withdraw(ctx: ToolContext, account_number: str, amount_cents: PositiveCents)
 @tool(kind="mutation")
 def transfer_funds(
     ctx: ToolContext,
-    from_account: str,
+    from_account: Code,
     amount_cents: PositiveCents,
-    to_account: str | None = None,
+    to_account: Code | None = None,
     payee_id: Id | None = None,
     scheduled_for: DateStr | None = None,
-    memo: str | None = None,
+    memo: Note | None = None,
 ) -> dict[str, Any]:
     """Send money from an account to another Harbourline account or to one of the owner's payees.
 
@@ -460,7 +460,7 @@ def cancel_transfer(ctx: ToolContext, transfer_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def set_account_status(ctx: ToolContext, account_number: str, status: Literal["active", "frozen"]) -> dict[str, Any]:
+def set_account_status(ctx: ToolContext, account_number: Code, status: Literal["active", "frozen"]) -> dict[str, Any]:
     """Freeze an account (no money moves in or out) or unfreeze it; closed accounts stay closed.
 
     Args:
@@ -481,7 +481,7 @@ def open_account(
     ctx: ToolContext,
     customer_id: Id,
     account_type: AccountType,
-    nickname: str | None = None,
+    nickname: Name | None = None,
     overdraft_limit_cents: Cents = 0,
 ) -> dict[str, Any]:
     """Open a new account for a customer whose identity is verified, with a zero balance.
@@ -518,7 +518,7 @@ def open_account(
 
 
 @tool(kind="mutation")
-def close_account(ctx: ToolContext, account_number: str) -> dict[str, Any]:
+def close_account(ctx: ToolContext, account_number: Code) -> dict[str, Any]:
     """Close an account whose balance is zero and which has no scheduled transfers; its cards are cancelled.
 
     Args:
@@ -573,7 +573,7 @@ def verify_kyc(ctx: ToolContext, customer_id: Id, document: KycDocument) -> dict
 
 
 @tool(kind="mutation")
-def add_payee(ctx: ToolContext, customer_id: Id, name: str, bank_name: str, account_number: str) -> dict[str, Any]:
+def add_payee(ctx: ToolContext, customer_id: Id, name: Name, bank_name: Name, account_number: Code) -> dict[str, Any]:
     """Save an external account as a payee of a customer whose identity is verified.
 
     Args:
@@ -605,7 +605,7 @@ def add_payee(ctx: ToolContext, customer_id: Id, name: str, bank_name: str, acco
 
 
 @tool(kind="mutation")
-def set_card_status(ctx: ToolContext, card_last4: str, status: Literal["active", "frozen"]) -> dict[str, Any]:
+def set_card_status(ctx: ToolContext, card_last4: Code, status: Literal["active", "frozen"]) -> dict[str, Any]:
     """Freeze a card temporarily or unfreeze it; a lost or cancelled card cannot be reactivated.
 
     Args:
@@ -627,7 +627,7 @@ def set_card_status(ctx: ToolContext, card_last4: str, status: Literal["active",
 
 
 @tool(kind="mutation")
-def report_card_lost(ctx: ToolContext, card_last4: str) -> dict[str, Any]:
+def report_card_lost(ctx: ToolContext, card_last4: Code) -> dict[str, Any]:
     """Report a card lost or stolen: it is blocked for good at once.
 
     Args:
@@ -641,7 +641,7 @@ def report_card_lost(ctx: ToolContext, card_last4: str) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def issue_replacement_card(ctx: ToolContext, card_last4: str) -> dict[str, Any]:
+def issue_replacement_card(ctx: ToolContext, card_last4: Code) -> dict[str, Any]:
     """Issue a new card on the same account and with the same daily limit as an old card, valid for 4 years.
 
     The old card is cancelled unless it is already lost or cancelled.
@@ -686,7 +686,7 @@ def issue_replacement_card(ctx: ToolContext, card_last4: str) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def set_card_daily_limit(ctx: ToolContext, card_last4: str, daily_limit_cents: PositiveCents) -> dict[str, Any]:
+def set_card_daily_limit(ctx: ToolContext, card_last4: Code, daily_limit_cents: PositiveCents) -> dict[str, Any]:
     """Change a card's daily spending limit (between $100.00 and $5,000.00).
 
     Args:

@@ -14,7 +14,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import SQLITE_MAX_INT, DateStr, Email, Id, PositiveCents, like, money, unique_email
+from envfarm.core.toolkit import (
+    SQLITE_MAX_INT,
+    Code,
+    DateStr,
+    Email,
+    Id,
+    Name,
+    Phone,
+    PositiveCents,
+    SearchText,
+    like,
+    money,
+    unique_email,
+)
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 DAILY_RATES = {"economy": 3900, "compact": 4900, "suv": 7900, "van": 8900}
@@ -174,7 +187,7 @@ def _new_reference(ctx: ToolContext) -> str:
 
 
 @tool(kind="query")
-def find_customer(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_customer(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find customers by part of their name, or by their exact email or licence number.
 
     Args:
@@ -229,7 +242,7 @@ def list_branches(ctx: ToolContext) -> list[dict[str, Any]]:
 @tool(kind="query")
 def list_vehicles(
     ctx: ToolContext,
-    branch: str,
+    branch: Name,
     vehicle_class: VehicleClass | None = None,
     status: Literal["available", "rented", "maintenance"] | None = None,
 ) -> list[dict[str, Any]]:
@@ -253,7 +266,7 @@ def list_vehicles(
 
 
 @tool(kind="query")
-def get_vehicle(ctx: ToolContext, plate: str) -> dict[str, Any]:
+def get_vehicle(ctx: ToolContext, plate: Code) -> dict[str, Any]:
     """One vehicle by plate: class, branch, status, mileage, fuel, and its current rental if rented.
 
     Args:
@@ -282,10 +295,10 @@ def get_vehicle(ctx: ToolContext, plate: str) -> dict[str, Any]:
 @tool(kind="query")
 def check_availability(
     ctx: ToolContext,
-    pickup_branch: str,
+    pickup_branch: Name,
     pickup_date: DateStr,
     return_date: DateStr,
-    return_branch: str | None = None,
+    return_branch: Name | None = None,
 ) -> list[dict[str, Any]]:
     """How many vehicles of each class are free at a branch for some dates, and each class's price.
 
@@ -310,7 +323,7 @@ def check_availability(
 
 
 @tool(kind="query")
-def get_reservation(ctx: ToolContext, reference: str) -> dict[str, Any]:
+def get_reservation(ctx: ToolContext, reference: Code) -> dict[str, Any]:
     """A reservation in full: customer, branches, dates, class, status, extras, rental, charges, payments, balance.
 
     Args:
@@ -393,11 +406,11 @@ def list_extras(ctx: ToolContext) -> list[dict[str, Any]]:
 @tool(kind="mutation")
 def register_customer(
     ctx: ToolContext,
-    name: str,
+    name: Name,
     email: Email,
-    phone: str,
+    phone: Phone,
     date_of_birth: DateStr,
-    licence_number: str,
+    licence_number: Code,
     licence_expiry: DateStr,
 ) -> dict[str, Any]:
     """Register a new customer with their driving licence.
@@ -435,7 +448,7 @@ def register_customer(
 
 @tool(kind="mutation")
 def update_customer_licence(
-    ctx: ToolContext, customer_id: Id, licence_number: str, licence_expiry: DateStr
+    ctx: ToolContext, customer_id: Id, licence_number: Code, licence_expiry: DateStr
 ) -> dict[str, Any]:
     """Record a customer's renewed or replaced driving licence.
 
@@ -462,11 +475,11 @@ def update_customer_licence(
 def create_reservation(
     ctx: ToolContext,
     customer_id: Id,
-    pickup_branch: str,
+    pickup_branch: Name,
     vehicle_class: VehicleClass,
     pickup_date: DateStr,
     return_date: DateStr,
-    return_branch: str | None = None,
+    return_branch: Name | None = None,
 ) -> dict[str, Any]:
     """Book a vehicle class for a customer; returns the new reference and the quoted price.
 
@@ -525,7 +538,7 @@ def _requote(ctx: ToolContext, res: dict[str, Any], pickup: str, ret: str) -> in
 
 
 @tool(kind="mutation")
-def add_extra(ctx: ToolContext, reference: str, extra: ExtraCode, quantity: Quantity = 1) -> dict[str, Any]:
+def add_extra(ctx: ToolContext, reference: Code, extra: ExtraCode, quantity: Quantity = 1) -> dict[str, Any]:
     """Add an extra to a booked reservation (or set its quantity if already there); the quote is updated.
 
     Args:
@@ -552,7 +565,7 @@ def add_extra(ctx: ToolContext, reference: str, extra: ExtraCode, quantity: Quan
 
 @tool(kind="mutation")
 def change_reservation_dates(
-    ctx: ToolContext, reference: str, pickup_date: DateStr, return_date: DateStr
+    ctx: ToolContext, reference: Code, pickup_date: DateStr, return_date: DateStr
 ) -> dict[str, Any]:
     """Move a booked reservation to new dates; availability, the driver's licence and the quote are rechecked.
 
@@ -585,7 +598,7 @@ def change_reservation_dates(
 
 
 @tool(kind="mutation")
-def cancel_reservation(ctx: ToolContext, reference: str) -> dict[str, Any]:
+def cancel_reservation(ctx: ToolContext, reference: Code) -> dict[str, Any]:
     """Cancel a booked reservation; from the day before pickup on, one day at the class rate is charged.
 
     Args:
@@ -611,7 +624,7 @@ def cancel_reservation(ctx: ToolContext, reference: str) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def start_rental(ctx: ToolContext, reference: str, plate: str) -> dict[str, Any]:
+def start_rental(ctx: ToolContext, reference: Code, plate: Code) -> dict[str, Any]:
     """Hand a vehicle over for a booked reservation on its pickup date; mileage and fuel are recorded.
 
     Args:
@@ -664,7 +677,7 @@ def start_rental(ctx: ToolContext, reference: str, plate: str) -> dict[str, Any]
 
 
 @tool(kind="mutation")
-def return_vehicle(ctx: ToolContext, reference: str, mileage: Mileage, fuel_level: Fuel) -> dict[str, Any]:
+def return_vehicle(ctx: ToolContext, reference: Code, mileage: Mileage, fuel_level: Fuel) -> dict[str, Any]:
     """Take a rented vehicle back at the reservation's return branch and charge the rental and any fees.
 
     Charges the quoted price, one extra day per day late, and refuelling when the
@@ -722,7 +735,7 @@ def return_vehicle(ctx: ToolContext, reference: str, mileage: Mileage, fuel_leve
 
 @tool(kind="mutation")
 def record_payment(
-    ctx: ToolContext, reference: str, amount_cents: PositiveCents, method: Literal["card", "cash"]
+    ctx: ToolContext, reference: Code, amount_cents: PositiveCents, method: Literal["card", "cash"]
 ) -> dict[str, Any]:
     """Record a payment towards a reservation's charges, at most the balance still owed.
 
@@ -745,7 +758,7 @@ def record_payment(
 
 
 @tool(kind="mutation")
-def set_vehicle_status(ctx: ToolContext, plate: str, status: Literal["available", "maintenance"]) -> dict[str, Any]:
+def set_vehicle_status(ctx: ToolContext, plate: Code, status: Literal["available", "maintenance"]) -> dict[str, Any]:
     """Send a vehicle to maintenance or bring it back into service.
 
     Args:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import DateStr, Email, Id, like, money, unique_email
+from envfarm.core.toolkit import DateStr, Email, Id, Name, Note, Phone, SearchText, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 LATE_CANCEL_FEE_CENTS = 4000
@@ -187,7 +187,7 @@ def _invoice_out(inv: dict[str, Any]) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def find_patient(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_patient(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find patients by part of their name, their patient number (PT-1001), email or phone.
 
     Args:
@@ -250,7 +250,9 @@ def list_plans(ctx: ToolContext) -> list[dict[str, Any]]:
 
 
 @tool(kind="query")
-def find_doctors(ctx: ToolContext, name: str | None = None, specialty: Specialty | None = None) -> list[dict[str, Any]]:
+def find_doctors(
+    ctx: ToolContext, name: Name | None = None, specialty: Specialty | None = None
+) -> list[dict[str, Any]]:
     """Find the clinic's doctors by part of their name and/or by specialty; all doctors if neither is given.
 
     Args:
@@ -407,7 +409,7 @@ def list_patient_invoices(ctx: ToolContext, patient_id: Id, include_paid: bool =
 
 
 @tool(kind="mutation")
-def book_appointment(ctx: ToolContext, patient_id: Id, slot_id: Id, reason: str | None = None) -> dict[str, Any]:
+def book_appointment(ctx: ToolContext, patient_id: Id, slot_id: Id, reason: Note | None = None) -> dict[str, Any]:
     """Book a patient into a free future slot.
 
     A specialist booking uses up the patient's active referral for that specialty.
@@ -663,7 +665,7 @@ def create_referral(ctx: ToolContext, patient_id: Id, referring_doctor_id: Id, s
 
 @tool(kind="mutation")
 def issue_prescription(
-    ctx: ToolContext, patient_id: Id, doctor_id: Id, medication: str, dosage: str, refills: Refills = 0
+    ctx: ToolContext, patient_id: Id, doctor_id: Id, medication: Name, dosage: Note, refills: Refills = 0
 ) -> dict[str, Any]:
     """Record a prescription written by a doctor who has seen the patient, dated today.
 
@@ -717,7 +719,7 @@ def pay_invoice(ctx: ToolContext, invoice_id: Id, method: Method) -> dict[str, A
 
 @tool(kind="mutation")
 def register_patient(
-    ctx: ToolContext, name: str, date_of_birth: DateStr, plan_code: PlanCode, email: Email, phone: str | None = None
+    ctx: ToolContext, name: Name, date_of_birth: DateStr, plan_code: PlanCode, email: Email, phone: Phone | None = None
 ) -> dict[str, Any]:
     """Register a new patient with the next patient number.
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import Email, Id, like
+from envfarm.core.toolkit import Code, Email, Id, Name, Note, SearchText, like
 from envfarm.core.tools import ToolContext, ToolError, tool
 
 SLA_HOURS = {"critical": 4, "high": 8, "medium": 24, "low": 72}
@@ -21,7 +21,7 @@ REOPEN_DAYS = 7
 SEARCH_LIMIT = 25
 OPEN_STATUSES = ("new", "assigned", "in_progress")
 
-DateTimeStr = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+DateTimeStr = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
 Category = Literal["hardware", "software", "network", "access", "email"]
 Priority = Literal["low", "medium", "high", "critical"]
 Status = Literal["new", "assigned", "in_progress", "resolved", "closed"]
@@ -142,7 +142,7 @@ def _text(value: str, what: str) -> str:
 
 
 @tool(kind="query")
-def find_user(ctx: ToolContext, query: str | None = None, email: Email | None = None) -> list[dict[str, Any]]:
+def find_user(ctx: ToolContext, query: SearchText | None = None, email: Email | None = None) -> list[dict[str, Any]]:
     """Find staff members (users) by part of their name or department, or by exact email.
 
     Args:
@@ -187,7 +187,7 @@ def get_user(ctx: ToolContext, user_id: Id) -> dict[str, Any]:
 
 @tool(kind="query")
 def find_agents(
-    ctx: ToolContext, name: str | None = None, skill: Category | None = None, on_duty: bool | None = None
+    ctx: ToolContext, name: Name | None = None, skill: Category | None = None, on_duty: bool | None = None
 ) -> list[dict[str, Any]]:
     """List support agents, optionally by name, skill and duty status, with their open ticket counts.
 
@@ -215,8 +215,8 @@ def find_agents(
 @tool(kind="query")
 def search_tickets(
     ctx: ToolContext,
-    number: str | None = None,
-    text: str | None = None,
+    number: Code | None = None,
+    text: SearchText | None = None,
     user_id: Id | None = None,
     agent_id: Id | None = None,
     status: Status | None = None,
@@ -328,7 +328,7 @@ def get_sla_policy(ctx: ToolContext) -> dict[str, Any]:
 @tool(kind="query")
 def find_assets(
     ctx: ToolContext,
-    query: str | None = None,
+    query: SearchText | None = None,
     kind: AssetKind | None = None,
     status: AssetStatus | None = None,
     user_id: Id | None = None,
@@ -357,7 +357,7 @@ def find_assets(
 
 
 @tool(kind="query")
-def get_asset(ctx: ToolContext, tag: str) -> dict[str, Any]:
+def get_asset(ctx: ToolContext, tag: Code) -> dict[str, Any]:
     """One asset by tag, with its holder and the tickets raised about it.
 
     Args:
@@ -379,11 +379,11 @@ def get_asset(ctx: ToolContext, tag: str) -> dict[str, Any]:
 def create_ticket(
     ctx: ToolContext,
     user_id: Id,
-    title: str,
-    description: str,
+    title: Name,
+    description: Note,
     category: Category,
     priority: Priority,
-    asset_tag: str | None = None,
+    asset_tag: Code | None = None,
 ) -> dict[str, Any]:
     """Open a new ticket for a user, now; its SLA due time follows from the priority.
 
@@ -477,7 +477,7 @@ def start_work(ctx: ToolContext, ticket_id: Id) -> dict[str, Any]:
 
 @tool(kind="mutation")
 def add_comment(
-    ctx: ToolContext, ticket_id: Id, body: str, agent_id: Id | None = None, internal: bool = False
+    ctx: ToolContext, ticket_id: Id, body: Note, agent_id: Id | None = None, internal: bool = False
 ) -> dict[str, Any]:
     """Add a note to a ticket, now.
 
@@ -506,7 +506,7 @@ def add_comment(
 
 
 @tool(kind="mutation")
-def escalate_ticket(ctx: ToolContext, ticket_id: Id, priority: Priority, reason: str) -> dict[str, Any]:
+def escalate_ticket(ctx: ToolContext, ticket_id: Id, priority: Priority, reason: Note) -> dict[str, Any]:
     """Raise an open ticket's priority; the SLA due time is recomputed from its opening time.
 
     The reason is recorded as an escalation comment on the ticket.
@@ -552,7 +552,7 @@ def escalate_ticket(ctx: ToolContext, ticket_id: Id, priority: Priority, reason:
 
 
 @tool(kind="mutation")
-def resolve_ticket(ctx: ToolContext, ticket_id: Id, resolution: str) -> dict[str, Any]:
+def resolve_ticket(ctx: ToolContext, ticket_id: Id, resolution: Note) -> dict[str, Any]:
     """Resolve an assigned or in-progress ticket, now, with a resolution note.
 
     Args:
@@ -592,7 +592,7 @@ def close_ticket(ctx: ToolContext, ticket_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def reopen_ticket(ctx: ToolContext, ticket_id: Id, reason: str) -> dict[str, Any]:
+def reopen_ticket(ctx: ToolContext, ticket_id: Id, reason: Note) -> dict[str, Any]:
     """Reopen a resolved or closed ticket within 7 days of its resolution.
 
     It goes back to its agent (status assigned), or to new if it had none; the
@@ -632,7 +632,7 @@ def reopen_ticket(ctx: ToolContext, ticket_id: Id, reason: str) -> dict[str, Any
 
 
 @tool(kind="mutation")
-def assign_asset(ctx: ToolContext, tag: str, user_id: Id) -> dict[str, Any]:
+def assign_asset(ctx: ToolContext, tag: Code, user_id: Id) -> dict[str, Any]:
     """Hand an in-stock asset to a user, today.
 
     Args:
@@ -658,7 +658,7 @@ def assign_asset(ctx: ToolContext, tag: str, user_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def return_asset(ctx: ToolContext, tag: str, condition: Literal["good", "damaged"]) -> dict[str, Any]:
+def return_asset(ctx: ToolContext, tag: Code, condition: Literal["good", "damaged"]) -> dict[str, Any]:
     """Take an assigned asset back from its user: back in stock if good, into repair if damaged.
 
     Args:

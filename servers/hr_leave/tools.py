@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import DateStr, Id, like
+from envfarm.core.toolkit import DateStr, Id, Name, Note, SearchText, like
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 SEARCH_LIMIT = 20
@@ -186,7 +186,7 @@ _REQUESTS_SQL = (
 
 
 @tool(kind="query")
-def find_employee(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_employee(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find employees by part of their name or by their email address.
 
     Returns at most 20 employees with department and manager; an empty list when nobody matches.
@@ -432,7 +432,7 @@ def submit_leave_request(
     leave_type: LeaveCode,
     start_date: DateStr,
     end_date: DateStr,
-    reason: str | None = None,
+    reason: Note | None = None,
 ) -> dict[str, Any]:
     """Submit a leave request for an employee; it waits as pending for their manager's decision.
 
@@ -578,7 +578,7 @@ def approve_leave_request(ctx: ToolContext, request_id: Id, approver_id: Id) -> 
 
 
 @tool(kind="mutation")
-def reject_leave_request(ctx: ToolContext, request_id: Id, approver_id: Id, reason: str) -> dict[str, Any]:
+def reject_leave_request(ctx: ToolContext, request_id: Id, approver_id: Id, reason: Note) -> dict[str, Any]:
     """Reject a pending request as the employee's manager, recording why.
 
     Args:
@@ -687,7 +687,7 @@ def set_leave_entitlement(
 
 
 @tool(kind="mutation")
-def add_public_holiday(ctx: ToolContext, holiday_date: DateStr, name: str) -> dict[str, Any]:
+def add_public_holiday(ctx: ToolContext, holiday_date: DateStr, name: Name) -> dict[str, Any]:
     """Add a public holiday; pending and approved requests covering it are recounted (one working day fewer).
 
     Args:
@@ -721,7 +721,7 @@ def add_public_holiday(ctx: ToolContext, holiday_date: DateStr, name: str) -> di
 
 @tool(kind="mutation")
 def add_blackout_period(
-    ctx: ToolContext, department_id: Id, start_date: DateStr, end_date: DateStr, reason: str
+    ctx: ToolContext, department_id: Id, start_date: DateStr, end_date: DateStr, reason: Note
 ) -> dict[str, Any]:
     """Add a blackout period for a department: no annual leave may be requested or approved in it.
 

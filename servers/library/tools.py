@@ -12,7 +12,21 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from envfarm.core.toolkit import DateStr, Id, PositiveCents, like, money, unique_email, update_contact
+from envfarm.core.toolkit import (
+    Code,
+    DateStr,
+    Email,
+    Id,
+    Name,
+    Note,
+    Phone,
+    PositiveCents,
+    SearchText,
+    like,
+    money,
+    unique_email,
+    update_contact,
+)
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 LOAN_DAYS = 21
@@ -160,7 +174,7 @@ _LOANS_SQL = (
 
 
 @tool(kind="query")
-def find_member(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_member(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find members by name, card number or email.
 
     A card number (e.g. LIB-100004) or an email matches exactly; anything else
@@ -244,7 +258,7 @@ def get_member_account(ctx: ToolContext, member_id: Id) -> dict[str, Any]:
 
 @tool(kind="query")
 def search_books(
-    ctx: ToolContext, query: str, field: Literal["any", "title", "author", "isbn", "genre"] = "any"
+    ctx: ToolContext, query: SearchText, field: Literal["any", "title", "author", "isbn", "genre"] = "any"
 ) -> list[dict[str, Any]]:
     """Search the catalogue; each book comes with how many copies are available and queued holds.
 
@@ -310,7 +324,7 @@ def list_copies(ctx: ToolContext, book_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def get_copy(ctx: ToolContext, barcode: str) -> dict[str, Any]:
+def get_copy(ctx: ToolContext, barcode: Code) -> dict[str, Any]:
     """One copy by barcode: its book, branch and status, who has it on loan, or whose hold it waits for.
 
     Args:
@@ -379,7 +393,7 @@ def list_member_holds(ctx: ToolContext, member_id: Id, include_past: bool = Fals
 
 
 @tool(kind="query")
-def list_hold_queue(ctx: ToolContext, book_id: int) -> list[dict[str, Any]]:
+def list_hold_queue(ctx: ToolContext, book_id: Id) -> list[dict[str, Any]]:
     """The open holds on a book: who waits, in queue order, and whose copy is on the hold shelf.
 
     Args:
@@ -430,7 +444,7 @@ def list_member_fines(ctx: ToolContext, member_id: Id, include_settled: bool = F
 
 @tool(kind="query")
 def list_overdue_loans(
-    ctx: ToolContext, branch: str | None = None, as_of: DateStr | None = None
+    ctx: ToolContext, branch: Name | None = None, as_of: DateStr | None = None
 ) -> list[dict[str, Any]]:
     """Loans still out past their due date, with the borrower and the fine accrued so far.
 
@@ -467,7 +481,7 @@ def list_overdue_loans(
 
 
 @tool(kind="mutation")
-def checkout_copy(ctx: ToolContext, member_id: Id, barcode: str) -> dict[str, Any]:
+def checkout_copy(ctx: ToolContext, member_id: Id, barcode: Code) -> dict[str, Any]:
     """Lend a copy to a member for 21 days.
 
     The copy must be available, or waiting on the hold shelf for this member's
@@ -535,7 +549,7 @@ def checkout_copy(ctx: ToolContext, member_id: Id, barcode: str) -> dict[str, An
 
 
 @tool(kind="mutation")
-def return_copy(ctx: ToolContext, barcode: str) -> dict[str, Any]:
+def return_copy(ctx: ToolContext, barcode: Code) -> dict[str, Any]:
     """Check a copy in, dated today.
 
     A late return is charged 25 cents per day late (at most $10.00) as a new
@@ -788,7 +802,7 @@ def pay_fine(
 
 
 @tool(kind="mutation")
-def waive_fine(ctx: ToolContext, fine_id: Id, reason: str) -> dict[str, Any]:
+def waive_fine(ctx: ToolContext, fine_id: Id, reason: Note) -> dict[str, Any]:
     """Waive what is still owed on an overdue fine, as a librarian approved; the reason is recorded.
 
     Replacement fees for lost items cannot be waived.
@@ -822,10 +836,10 @@ def waive_fine(ctx: ToolContext, fine_id: Id, reason: str) -> dict[str, Any]:
 @tool(kind="mutation")
 def register_member(
     ctx: ToolContext,
-    name: str,
+    name: Name,
     member_type: Literal["adult", "child"],
-    email: str | None = None,
-    phone: str | None = None,
+    email: Email | None = None,
+    phone: Phone | None = None,
     guardian_member_id: Id | None = None,
 ) -> dict[str, Any]:
     """Register a new member and issue a library card valid for one year.
@@ -888,7 +902,7 @@ def register_member(
 
 @tool(kind="mutation")
 def update_member_contact(
-    ctx: ToolContext, member_id: Id, email: str | None = None, phone: str | None = None
+    ctx: ToolContext, member_id: Id, email: Email | None = None, phone: Phone | None = None
 ) -> dict[str, Any]:
     """Change a member's email address and/or phone number.
 
@@ -929,7 +943,7 @@ def renew_membership(ctx: ToolContext, member_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def mark_copy_lost(ctx: ToolContext, barcode: str) -> dict[str, Any]:
+def mark_copy_lost(ctx: ToolContext, barcode: Code) -> dict[str, Any]:
     """Record a copy as lost.
 
     For a copy on loan (the borrower reports it lost) the loan ends and the

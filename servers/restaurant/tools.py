@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import DateStr, Email, Id, like, money, unique_email
+from envfarm.core.toolkit import DateStr, Email, Id, Name, Note, Phone, SearchText, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 TURN_MINUTES = 120
@@ -24,7 +24,9 @@ MAX_UPCOMING = 2
 LATE_CANCEL_HOURS = 24
 SEARCH_LIMIT = 20
 
-TimeStr = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", json_schema_extra={"examples": ["19:30"]})]
+TimeStr = Annotated[
+    str, Field(max_length=5, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", json_schema_extra={"examples": ["19:30"]})
+]
 PartySize = Annotated[int, Field(ge=1, le=40)]
 Quantity = Annotated[int, Field(ge=1, le=100)]
 Area = Literal["main", "terrace", "bar", "private"]
@@ -278,7 +280,7 @@ def _waitlist_entry(ctx: ToolContext, waitlist_id: int) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def find_guest(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_guest(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find guests whose name, phone number or email contains the query (case-insensitive).
 
     Args:
@@ -519,7 +521,7 @@ def list_menu(ctx: ToolContext, category: Category | None = None) -> list[dict[s
 
 
 @tool(kind="mutation")
-def create_guest(ctx: ToolContext, name: str, phone: str, email: Email | None = None) -> dict[str, Any]:
+def create_guest(ctx: ToolContext, name: Name, phone: Phone, email: Email | None = None) -> dict[str, Any]:
     """Register a new guest (not a VIP).
 
     Args:
@@ -540,7 +542,7 @@ def create_guest(ctx: ToolContext, name: str, phone: str, email: Email | None = 
 def update_guest(
     ctx: ToolContext,
     guest_id: Id,
-    phone: str | None = None,
+    phone: Phone | None = None,
     email: Email | None = None,
     vip: bool | None = None,
 ) -> dict[str, Any]:
@@ -582,7 +584,7 @@ def create_reservation(
     time: TimeStr,
     party_size: PartySize,
     deposit_method: DepositMethod | None = None,
-    special_request: str | None = None,
+    special_request: Note | None = None,
 ) -> dict[str, Any]:
     """Book a table for a guest's party for a 2-hour turn.
 
@@ -789,7 +791,7 @@ def remove_from_waitlist(ctx: ToolContext, waitlist_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def set_special_request(ctx: ToolContext, reservation_id: Id, request: str) -> dict[str, Any]:
+def set_special_request(ctx: ToolContext, reservation_id: Id, request: Note) -> dict[str, Any]:
     """Record (or replace) the special request on a booked reservation: allergies, occasion, seating.
 
     Args:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import Cents, Email, Id, like, money, unique_email
+from envfarm.core.toolkit import Cents, Code, Email, Id, Name, Note, SearchText, like, money, unique_email
 from envfarm.core.tools import ToolContext, ToolError, tool
 
 CREDIT_CAP = 18
@@ -298,7 +298,7 @@ def list_terms(ctx: ToolContext) -> list[dict[str, Any]]:
 
 
 @tool(kind="query")
-def find_student(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_student(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Find students whose name, student number or email contains the text (case-insensitive).
 
     Args:
@@ -355,7 +355,7 @@ def get_student_record(ctx: ToolContext, student_id: Id) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def get_student_schedule(ctx: ToolContext, student_id: Id, term: str, include_dropped: bool = False) -> dict[str, Any]:
+def get_student_schedule(ctx: ToolContext, student_id: Id, term: Name, include_dropped: bool = False) -> dict[str, Any]:
     """A student's sections in one term (enrolled and waitlisted, with waitlist positions) and credit totals.
 
     Args:
@@ -405,7 +405,7 @@ def list_student_holds(ctx: ToolContext, student_id: Id, include_cleared: bool =
 
 
 @tool(kind="query")
-def search_courses(ctx: ToolContext, query: str, department: str | None = None) -> list[dict[str, Any]]:
+def search_courses(ctx: ToolContext, query: SearchText, department: Code | None = None) -> list[dict[str, Any]]:
     """Find courses whose code or title contains the text (case-insensitive).
 
     Args:
@@ -429,7 +429,7 @@ def search_courses(ctx: ToolContext, query: str, department: str | None = None) 
 
 
 @tool(kind="query")
-def get_course(ctx: ToolContext, course_code: str) -> dict[str, Any]:
+def get_course(ctx: ToolContext, course_code: Code) -> dict[str, Any]:
     """A course's details and its prerequisites with the minimum grade each needs.
 
     Args:
@@ -452,7 +452,7 @@ def get_course(ctx: ToolContext, course_code: str) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def list_sections(ctx: ToolContext, course_code: str, term: str | None = None) -> list[dict[str, Any]]:
+def list_sections(ctx: ToolContext, course_code: Code, term: Name | None = None) -> list[dict[str, Any]]:
     """The sections of a course: meeting days and times, room, instructor, seats left and waitlist length.
 
     Args:
@@ -664,7 +664,7 @@ def record_grade(ctx: ToolContext, enrollment_id: Id, grade: Grade) -> dict[str,
 
 @tool(kind="mutation")
 def place_hold(
-    ctx: ToolContext, student_id: Id, kind: HoldKind, reason: str, amount_cents: Cents = 0
+    ctx: ToolContext, student_id: Id, kind: HoldKind, reason: Note, amount_cents: Cents = 0
 ) -> dict[str, Any]:
     """Place a registration hold on a student's account, dated today.
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from envfarm.core.toolkit import DateStr, Id, like
+from envfarm.core.toolkit import Code, DateStr, Id, SearchText, like
 from envfarm.core.tools import ToolContext, ToolError, parse_date, tool
 
 SEARCH_LIMIT = 20
@@ -189,7 +189,7 @@ def _newest_first(
 
 
 @tool(kind="query")
-def find_product(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_product(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Search products by SKU or name (case-insensitive, partial match), with total stock on hand.
 
     Args:
@@ -210,7 +210,7 @@ def find_product(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
 
 
 @tool(kind="query")
-def get_product_stock(ctx: ToolContext, sku: str) -> dict[str, Any]:
+def get_product_stock(ctx: ToolContext, sku: Code) -> dict[str, Any]:
     """A product's stock bin by bin, its total on hand, reorder point and open purchase order quantities.
 
     Args:
@@ -273,7 +273,7 @@ def list_bins(ctx: ToolContext, zone: Zone | None = None) -> list[dict[str, Any]
 
 
 @tool(kind="query")
-def get_bin(ctx: ToolContext, bin_code: str) -> dict[str, Any]:
+def get_bin(ctx: ToolContext, bin_code: Code) -> dict[str, Any]:
     """One bin: its zone, capacity, free room and the products it holds.
 
     Args:
@@ -299,7 +299,7 @@ def get_bin(ctx: ToolContext, bin_code: str) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def find_supplier(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_supplier(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Search suppliers by name (case-insensitive, partial match).
 
     Args:
@@ -330,7 +330,7 @@ def list_purchase_orders(
 
 
 @tool(kind="query")
-def get_purchase_order(ctx: ToolContext, po_number: str) -> dict[str, Any]:
+def get_purchase_order(ctx: ToolContext, po_number: Code) -> dict[str, Any]:
     """One purchase order with its lines: ordered, received and outstanding quantities.
 
     Args:
@@ -349,7 +349,7 @@ def get_purchase_order(ctx: ToolContext, po_number: str) -> dict[str, Any]:
 
 
 @tool(kind="query")
-def find_customer(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
+def find_customer(ctx: ToolContext, query: SearchText) -> list[dict[str, Any]]:
     """Search customers by name (case-insensitive, partial match).
 
     Args:
@@ -380,7 +380,7 @@ def list_orders(
 
 
 @tool(kind="query")
-def get_order(ctx: ToolContext, order_number: str) -> dict[str, Any]:
+def get_order(ctx: ToolContext, order_number: Code) -> dict[str, Any]:
     """One customer order with its lines: ordered, picked and still-to-pick quantities.
 
     Args:
@@ -402,7 +402,7 @@ def get_order(ctx: ToolContext, order_number: str) -> dict[str, Any]:
 
 @tool(kind="query")
 def list_movements(
-    ctx: ToolContext, sku: str | None = None, bin_code: str | None = None, since: DateStr | None = None
+    ctx: ToolContext, sku: Code | None = None, bin_code: Code | None = None, since: DateStr | None = None
 ) -> list[dict[str, Any]]:
     """The stock movement log, newest first: receipts, picks, transfers and adjustments.
 
@@ -434,7 +434,7 @@ def list_movements(
 
 
 @tool(kind="mutation")
-def receive_po_line(ctx: ToolContext, po_number: str, sku: str, quantity: Quantity, bin_code: str) -> dict[str, Any]:
+def receive_po_line(ctx: ToolContext, po_number: Code, sku: Code, quantity: Quantity, bin_code: Code) -> dict[str, Any]:
     """Receive units of one purchase order line into a bin, and log the receipt.
 
     The purchase order is marked received when every line has arrived in full.
@@ -483,7 +483,7 @@ def receive_po_line(ctx: ToolContext, po_number: str, sku: str, quantity: Quanti
 
 
 @tool(kind="mutation")
-def create_purchase_order(ctx: ToolContext, sku: str, quantity: Quantity, expected: DateStr) -> dict[str, Any]:
+def create_purchase_order(ctx: ToolContext, sku: Code, quantity: Quantity, expected: DateStr) -> dict[str, Any]:
     """Raise a purchase order for one product with its usual supplier, at the product's unit cost.
 
     Allowed only while the product's total stock is below its reorder point.
@@ -540,7 +540,7 @@ def create_purchase_order(ctx: ToolContext, sku: str, quantity: Quantity, expect
 
 
 @tool(kind="mutation")
-def cancel_purchase_order(ctx: ToolContext, po_number: str) -> dict[str, Any]:
+def cancel_purchase_order(ctx: ToolContext, po_number: Code) -> dict[str, Any]:
     """Cancel an open purchase order on which nothing has been received yet.
 
     Args:
@@ -561,7 +561,7 @@ def cancel_purchase_order(ctx: ToolContext, po_number: str) -> dict[str, Any]:
 
 
 @tool(kind="mutation")
-def transfer_stock(ctx: ToolContext, sku: str, from_bin: str, to_bin: str, quantity: Quantity) -> dict[str, Any]:
+def transfer_stock(ctx: ToolContext, sku: Code, from_bin: Code, to_bin: Code, quantity: Quantity) -> dict[str, Any]:
     """Move units of a product from one bin to another, logging both sides of the move.
 
     Args:
@@ -590,7 +590,7 @@ def transfer_stock(ctx: ToolContext, sku: str, from_bin: str, to_bin: str, quant
 
 @tool(kind="mutation")
 def adjust_stock(
-    ctx: ToolContext, sku: str, bin_code: str, quantity_change: Change, reason: AdjustReason
+    ctx: ToolContext, sku: Code, bin_code: Code, quantity_change: Change, reason: AdjustReason
 ) -> dict[str, Any]:
     """Correct a product's stock in a bin after a count, damage or expiry, logging the adjustment.
 
@@ -618,7 +618,9 @@ def adjust_stock(
 
 
 @tool(kind="mutation")
-def pick_order_line(ctx: ToolContext, order_number: str, sku: str, bin_code: str, quantity: Quantity) -> dict[str, Any]:
+def pick_order_line(
+    ctx: ToolContext, order_number: Code, sku: Code, bin_code: Code, quantity: Quantity
+) -> dict[str, Any]:
     """Pick units of a product for a customer order from one bin, logging the pick.
 
     Args:
@@ -659,7 +661,7 @@ def pick_order_line(ctx: ToolContext, order_number: str, sku: str, bin_code: str
 
 
 @tool(kind="mutation")
-def ship_order(ctx: ToolContext, order_number: str, carrier: Carrier) -> dict[str, Any]:
+def ship_order(ctx: ToolContext, order_number: Code, carrier: Carrier) -> dict[str, Any]:
     """Ship a fully picked customer order today with a carrier.
 
     Args:
@@ -690,7 +692,7 @@ def ship_order(ctx: ToolContext, order_number: str, carrier: Carrier) -> dict[st
 
 @tool(kind="mutation")
 def update_reorder_point(
-    ctx: ToolContext, sku: str, reorder_point: Annotated[int, Field(ge=0, le=1_000_000)]
+    ctx: ToolContext, sku: Code, reorder_point: Annotated[int, Field(ge=0, le=1_000_000)]
 ) -> dict[str, Any]:
     """Change the stock level below which a product is reordered.
 

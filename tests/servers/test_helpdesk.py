@@ -32,9 +32,9 @@ def test_enums_and_formats_are_in_the_schema(env: Environment) -> None:
     assert props["priority"]["enum"] == ["low", "medium", "high", "critical"]
     assert props["category"]["enum"] == ["hardware", "software", "network", "access", "email"]
     as_of = env.tools["list_overdue_tickets"].input_schema["properties"]["as_of"]
-    assert {"type": "string", "format": "date-time"} in as_of["anyOf"]
+    assert {"type": "string", "format": "date-time", "maxLength": 64} in as_of["anyOf"]
     email = env.tools["find_user"].input_schema["properties"]["email"]
-    assert {"type": "string", "format": "email"} in email["anyOf"]
+    assert {"type": "string", "format": "email", "maxLength": 254} in email["anyOf"]
     ticket_id = env.tools["get_ticket"].input_schema["properties"]["ticket_id"]
     assert ticket_id["minimum"] == 1 and ticket_id["maximum"] == 2**63 - 1
 

@@ -319,7 +319,7 @@ BAD_CALLS: list[BadCall] = [
     ("waive_fine", {"fine_id": 5, "reason": "x"}, "already paid"),
     ("register_member", {"name": " ", "member_type": "adult", "phone": "1"}, "name is empty"),
     ("register_member", {"name": "Al", "member_type": "adult"}, "email or a phone"),
-    ("register_member", {"name": "Al", "member_type": "adult", "email": "not-an-email"}, "not an email"),
+    ("register_member", {"name": "Al", "member_type": "adult", "email": "not-an-email"}, "is not a 'email'"),
     ("register_member", {"name": "Al", "member_type": "robot", "phone": "1"}, "member_type"),
     (
         "register_member",
