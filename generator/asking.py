@@ -14,9 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from envfarm.generator.llm import LLM, Ledger, Request, Response
+from envfarm.generator.llm import LLM, BudgetExceeded, Ledger, LLMError, Request, Response
 
 T = TypeVar("T")
+
+ANSWER_CHARS = 2000  # of each rejected answer kept in the run report
+ASKED_CHARS = 600  # of the question kept in the run report
 
 REPAIR = (
     "Your answer was rejected:\n\n{problem}\n\n"
@@ -37,13 +40,50 @@ class Problem(Exception):
     """What is wrong with an answer, said so that the model can fix it."""
 
 
-class Rejected(Exception):
-    """A stage gave up on an item after its repairs; ``problems`` holds each attempt's reason."""
+def asked(request: Request) -> dict[str, Any]:
+    """What was asked, for the run report: the stage, the answer tool, and the start of the last user turn."""
+    last = next((m["content"] for m in reversed(request.messages) if m["role"] == "user"), "")
+    return {
+        "stage": request.stage,
+        "tool": request.schema_name,
+        "turns": len(request.messages),
+        "prompt": last if len(last) <= ASKED_CHARS else last[:ASKED_CHARS] + "...",
+    }
 
-    def __init__(self, stage: str, problems: list[str]) -> None:
+
+class Rejected(Exception):
+    """A stage gave up on an item after its repairs; ``problems`` holds each attempt's reason.
+
+    ``attempts`` pairs each reason with the start of the answer it was about, and ``question``
+    says what was asked: the run report shows all three.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        problems: list[str],
+        attempts: list[dict[str, str]] | None = None,
+        question: dict[str, Any] | None = None,
+    ) -> None:
         self.stage = stage
         self.problems = problems
+        self.attempts = attempts or [{"problem": p, "answer": ""} for p in problems]
+        self.question = question or {"stage": stage}
         super().__init__(f"{stage}: rejected after {len(problems)} attempt(s): {problems[-1] if problems else '?'}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "asked": self.question, "attempts": self.attempts}
+
+
+class CallFailed(LLMError):
+    """An LLM call failed for good (a rejected key, an unknown model, a server that keeps failing,
+    a recording without the answer); says at which stage and what was being asked."""
+
+    def __init__(self, stage: str, question: dict[str, Any], error: LLMError) -> None:
+        self.stage = stage
+        self.question = question
+        self.error = error
+        super().__init__(f"{stage}: the LLM call failed: {error}")
 
 
 @dataclass
@@ -102,6 +142,8 @@ class Asker:
         """
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         problems: list[str] = []
+        answers: list[dict[str, str]] = []
+        question: dict[str, Any] = {"stage": stage}
         for attempt in range(self.max_repairs + 1):
             request = Request(
                 stage=stage,
@@ -111,7 +153,12 @@ class Asker:
                 schema_name=schema_name,
                 max_tokens=max_tokens,
             )
-            response = await self.llm.ask(request)
+            try:
+                response = await self.llm.ask(request)
+            except (BudgetExceeded, CallFailed):
+                raise
+            except LLMError as e:
+                raise CallFailed(stage, asked(request), e) from e
             tally.add(request, response)
             if attempt:
                 tally.repairs += 1
@@ -122,8 +169,16 @@ class Asker:
                 except Problem as e:
                     problem = str(e)
             problems.append(problem or "no answer")
+            text = response.text or ""
+            answers.append(
+                {
+                    "problem": problem or "no answer",
+                    "answer": text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + "...",
+                }
+            )
+            question = asked(request) if not attempt else question
             messages += [
                 {"role": "assistant", "content": response.text or "(no answer)"},
                 {"role": "user", "content": REPAIR.format(problem=problem)},
             ]
-        raise Rejected(stage, problems)
+        raise Rejected(stage, problems, answers, question)

@@ -1,21 +1,20 @@
-"""Writing generated environments as packages, and loading them back to test them.
+"""Writing generated environments as packages (this process writes; it never imports them).
 
 A generated environment is an ordinary ``servers/<env>/`` package (the layout
 of docs/env-format.md), so the farm serves it like any authored one. While it is
-being tested it lives in a staging folder; it is copied into the output folder
+being tested it lives in a staging folder, and is loaded and run by a contained
+worker (:mod:`envfarm.generator.contained`); it is copied into the output folder
 only once everything about it has passed.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from envfarm.core.environments import SERVERS_PACKAGE, Environment, load_environment, write_manifest
+from envfarm.core.environments import MANIFEST_FILE
 from envfarm.core.scenarios import Scenario
 
 MAIN = '''"""`python -m envfarm.servers.{env}` serves the {env} environment (= `envfarm serve {env}`)."""
@@ -26,22 +25,6 @@ from envfarm.core.environments import serve_alone
 
 serve_alone("{env}", sys.argv[1:])
 '''
-
-
-def add_search_path(folder: Path) -> None:
-    """Make packages in ``folder`` importable as ``envfarm.servers.<env>`` (as ENVFARM_ENV_PATH does)."""
-    servers = importlib.import_module(SERVERS_PACKAGE)
-    where = str(folder.resolve())
-    if where not in servers.__path__:
-        servers.__path__.append(where)
-
-
-def forget(env_id: str) -> None:
-    """Drop an environment's modules from the import cache so a rewritten package is imported afresh."""
-    prefix = f"{SERVERS_PACKAGE}.{env_id}"
-    for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
-        del sys.modules[name]
-    importlib.invalidate_caches()
 
 
 def write_skeleton(
@@ -80,17 +63,10 @@ def write_state(path: Path, name: str, rows: dict[str, list[dict[str, Any]]]) ->
     (path / "states" / f"{name}.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
-def load(path: Path, *, with_scenarios: bool = True) -> Environment:
-    """Import the package at ``path`` afresh and validate it; the manifest is (re)derived and written.
-
-    A skeleton still being tested has no scenarios yet: ``with_scenarios=False``
-    loads it all the same.
-    """
-    add_search_path(path.parent)
-    forget(path.name)
-    env = load_environment(path.name, check_manifest=False, require_scenarios=with_scenarios)
-    write_manifest(env)  # the version is a hash of everything but the manifest, so it stays the same
-    return env
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` as the contained worker derived it from the code (as ``envfarm manifest --write``
+    would: the farm checks it against the code again when it loads the package)."""
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def publish(staged: Path, out: Path) -> Path:

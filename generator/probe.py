@@ -4,65 +4,30 @@ Arguments are drawn from each tool's JSON Schema and from the values in the
 state (so most calls name real records), mixed with odd values (empty strings,
 names that do not exist, negative and huge numbers). Whatever the arguments:
 
-- no tool crashes (raises anything but ToolError);
+- no tool crashes (raises anything but ToolError, runs past its time, or kills
+  the worker it runs in);
 - no query changes the state;
 - after every mutation that succeeds, every rule invariant still holds
   (invariants are generated code, so they run in the check sandbox).
+
+The calls run in the environment's contained worker (``ContainedEnv``), never here;
+this module only draws the arguments and reads the outcomes.
 """
 
 from __future__ import annotations
 
-import logging
 import random
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from envfarm.core.environments import Environment
-from envfarm.core.episodes import Episode, ToolResult
-from envfarm.core.scenarios import Call, Check, Scenario
 from envfarm.core.state import StateView
 from envfarm.validators.scoring import CheckRunner
+
+from .contained import ContainedEnv
 
 ODD_STRINGS = ["", "no-such-thing", "Zoë Ω 東京", "2099-12-31", "0"]
 ODD_INTEGERS = [0, -1, 10**9]
 ODD_NUMBERS = [-1.5, 0.0, 1e9]
-CALL_SECONDS = 5.0  # a generated tool that runs longer is taken to loop forever
-
-
-class ToolTimeout(Exception):
-    """Raised inside a generated tool that ran past its time (the episode reports it as a crash)."""
-
-
-@contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    """Raise ToolTimeout in this thread after ``seconds`` (SIGALRM: main thread only, else no limit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ring(signum: int, frame: object) -> None:
-        raise ToolTimeout(f"ran longer than {seconds:g} s (an endless loop?)")
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def timed_call(episode: Episode, tool: str, arguments: dict[str, Any], seconds: float | None = None) -> ToolResult:
-    """``episode.call`` with a time limit: generated code that never returns becomes a crash result.
-
-    The call is synchronous (no await inside), so the alarm can only interrupt the tool itself.
-    """
-    with _alarm(CALL_SECONDS if seconds is None else seconds):
-        return episode.call(tool, arguments)
 
 
 @dataclass
@@ -91,20 +56,6 @@ class ProbeReport:
         }
 
 
-def scratch_scenario(env: Environment, rows: dict[str, list[dict[str, Any]]], clock: Any, sid: str) -> Scenario:
-    """Register a throw-away scenario on ``env`` starting from ``rows`` (for probing and testing)."""
-    scenario = Scenario(
-        id=sid,
-        task="(generator test)",
-        state=rows,
-        clock=clock,
-        checks=[Check(id="none", description="placeholder", code="def check(initial, final):\n    return True")],
-        oracle=[Call(tool=next(iter(env.tools)))],
-    )
-    env.add_scenario(scenario)
-    return scenario
-
-
 def invariant_checks(invariants: dict[str, str]) -> list[tuple[str, str]]:
     """Rule invariants as sandbox checks: ``invariant(final)``."""
     return [
@@ -124,7 +75,7 @@ async def broken_invariants(
 
 
 async def probe(
-    env: Environment,
+    env: ContainedEnv,
     rows: dict[str, list[dict[str, Any]]],
     clock: Any,
     invariants: dict[str, str],
@@ -134,21 +85,21 @@ async def probe(
     calls_per_tool: int = 12,
 ) -> ProbeReport:
     """Random calls on one episode started from ``rows``; see the module docstring for what is checked."""
-    scenario = scratch_scenario(env, rows, clock, "generator-probe")
-    episode = Episode(env, scenario, "probe", 0)
+    episode = await env.episode(rows, str(clock))
     rng = random.Random(seed)
     report = ProbeReport()
     tools = sorted(env.tools)
-    quiet = logging.getLogger("envfarm.core.episodes")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # crashes are the finding here, not noise for the log
+    view = episode.initial
     try:
         for _ in range(calls_per_tool * len(tools)):
             name = rng.choice(tools)
             spec = env.tools[name]
-            args = draw_arguments(spec.input_schema, episode.view(), rng)
-            before = episode.state_hash()
-            result = timed_call(episode, name, args)
+            args = draw_arguments(spec.input_schema, view, rng)
+            before = episode.last_hash
+            step = await episode.call(name, args, view=True)
+            assert step.view is not None
+            view = step.view
+            result = step.result
             report.calls += 1
             where = f"{name}({_short(args)})"
             if result.crashed:
@@ -158,19 +109,17 @@ async def probe(
                 report.refused += 1
                 continue
             report.succeeded += 1
-            changed = episode.state_hash() != before
+            changed = step.state_hash != before
             if changed and spec.kind == "query":
                 report.query_changes.append(f"{where} is a query but changed the state")
             elif changed and invariants:
                 report.mutations_checked += 1
-                for rule, error in await broken_invariants(runner, invariants, episode.view()):
+                for rule, error in await broken_invariants(runner, invariants, view):
                     why = f" (the invariant failed to run: {error})" if error else ""
                     report.invariant_breaks.append(f"after {where}, rule {rule!r} no longer holds{why}")
                     invariants = {k: v for k, v in invariants.items() if k != rule}  # one finding per rule
     finally:
-        quiet.setLevel(level)
-        episode.close()
-        env.remove_scenario(scenario.id)
+        await episode.close()
     return report
 
 

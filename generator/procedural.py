@@ -197,14 +197,16 @@ async def synthesize(
             stats["duplicates"] += 1
             continue
         seen.add(fingerprint)
-        scenario = Scenario(
-            id=f"synth-{seed}-{len(made) + 1:03d}",
-            task=task_text(requests, rng),
-            state=template.state,
-            clock=template.clock,
-            seed=template.seed,
-            checks=checks_from_changes(changes, env.keys()),
-            oracle=oracle,
+        scenario = Scenario.model_validate(
+            {
+                "id": f"synth-{seed}-{len(made) + 1:03d}",
+                "task": task_text(requests, rng),
+                "state": template.state,
+                "clock": template.clock,
+                "seed": template.seed,
+                "checks": checks_from_changes(changes, env.keys()),
+                "oracle": [c.model_dump() for c in oracle],  # validated as the scenario's own oracle-call model
+            }
         )
         env.add_scenario(scenario)  # the gate replays it like any scenario of the env
         report = await gate_scenario(env, scenario, runner)

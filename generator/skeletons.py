@@ -6,6 +6,10 @@ keys checked, invariants true) -> quality: programmatic probes plus a
 tester/checker agent pair. Problems found by the probes or the checker go back
 to the code stage, for a bounded number of rounds; an environment whose
 quality stays below the threshold is rejected with its report.
+
+The generated code is imported and run in a contained worker process
+(:class:`~envfarm.generator.contained.ContainedEnv`), one per version of the code;
+this process only writes the files, reads the worker's answers and asks the model.
 """
 
 from __future__ import annotations
@@ -16,17 +20,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from envfarm.core.environments import Environment, PackageError
-from envfarm.core.episodes import Episode
-from envfarm.core.scenarios import build_database
+from envfarm.core.environments import PackageError
 from envfarm.core.state import diff
 from envfarm.validators.scoring import CheckRunner
 
 from . import prompts, schemas
 from .asking import Asker, Problem, Rejected, Tally, at_once
 from .codegate import gate_source
-from .packages import load, write_skeleton, write_state
-from .probe import broken_invariants, probe, scratch_scenario, timed_call
+from .contained import ContainedEnv, ContainedError, RunnerLimits, RunnerUnavailable, StateError
+from .packages import write_manifest, write_skeleton, write_state
+from .probe import broken_invariants, probe
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +62,13 @@ class Skeleton:
     clock: str = ""
 
 
-async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: CheckRunner) -> Skeleton:
+async def build_skeleton(
+    asker: Asker, topic: Topic, staging: Path, runner: CheckRunner, limits: RunnerLimits | None = None
+) -> Skeleton:
     """Design, write and test one environment in ``staging/<topic.id>/``."""
     result = Skeleton(topic)
     tally = result.tally
+    loaded: list[ContainedEnv] = []  # every worker started for this topic, stopped at the end
     try:
         design = await asker.ask(
             tally,
@@ -85,8 +91,10 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
         rounds = []
         for round_no in range(1, TEST_ROUNDS + 1):
 
-            async def accept_code(data: dict[str, Any]) -> tuple[Environment, dict[str, Any]]:
-                return check_code(data, topic.id, design, rules, staging), data
+            async def accept_code(data: dict[str, Any]) -> tuple[ContainedEnv, dict[str, Any]]:
+                env = await check_code(data, topic.id, design, rules, staging, limits)
+                loaded.append(env)
+                return env, data
 
             env, code = await asker.ask(
                 tally,
@@ -98,7 +106,9 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
                 accept=accept_code,
                 max_tokens=16000,
             )
-            if sample is None or not _state_fits(env, sample[0]):
+            for older in loaded[:-1]:  # the code that replaced them is the one tested now
+                await older.close()
+            if sample is None or not await _state_fits(env, sample[0]):
                 sample = await asker.ask(
                     tally,
                     stage="skeleton.state",
@@ -110,17 +120,24 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
                 )
             assert sample is not None
             rows, clock = sample
-            found = await probe(env, rows, clock, invariants, runner, seed=round_no)
-            verdicts, runs = await _tester_checker(asker, tally, env, rows, clock)
-            counts = {v: sum(1 for x in verdicts if x["verdict"] == v) for v in ("pass", "warning", "fail")}
-            quality = (counts["pass"] + 0.5 * counts["warning"]) / max(1, len(verdicts))
-            rounds.append({"probe": found.as_dict(), "verdicts": counts, "quality": round(quality, 3)})
-            failures = [
-                f"tester call {v['index']} ({runs[v['index']]['tool']}): {v['reason']}"
-                for v in verdicts
-                if v["verdict"] == "fail" and 0 <= v["index"] < len(runs)
-            ]
-            problems = found.problems + failures
+            try:
+                found = await probe(env, rows, clock, invariants, runner, seed=round_no)
+                verdicts, runs = await _tester_checker(asker, tally, env, rows, clock)
+            except (ContainedError, StateError) as e:  # the worker itself could not go on: a finding
+                if isinstance(e, RunnerUnavailable):
+                    raise
+                problems, quality = [f"running the code failed: {e}"], 0.0
+                rounds.append({"probe": {"problems": problems}, "verdicts": {}, "quality": quality})
+            else:
+                counts = {v: sum(1 for x in verdicts if x["verdict"] == v) for v in ("pass", "warning", "fail")}
+                quality = (counts["pass"] + 0.5 * counts["warning"]) / max(1, len(verdicts))
+                rounds.append({"probe": found.as_dict(), "verdicts": counts, "quality": round(quality, 3)})
+                failures = [
+                    f"tester call {v['index']} ({runs[v['index']]['tool']}): {v['reason']}"
+                    for v in verdicts
+                    if v["verdict"] == "fail" and 0 <= v["index"] < len(runs)
+                ]
+                problems = found.problems + failures
             if not problems and quality >= QUALITY_THRESHOLD:
                 write_state(env.path, "sample", rows)
                 result.accepted, result.path = True, env.path
@@ -136,6 +153,10 @@ async def build_skeleton(asker: Asker, topic: Topic, staging: Path, runner: Chec
         result.details["rounds"] = rounds
     except Rejected as e:
         result.reasons = [f"{e.stage}: {p}" for p in e.problems]
+        result.details["rejected"] = e.as_dict()
+    finally:
+        for env in loaded:
+            await env.close()
     return result
 
 
@@ -173,10 +194,15 @@ def check_design(design: dict[str, Any]) -> dict[str, Any]:
     return design
 
 
-def check_code(
-    code: dict[str, Any], env_id: str, design: dict[str, Any], rules: dict[str, str], staging: Path
-) -> Environment:
-    """Static gates, then import; the tables and tools must be the designed ones."""
+async def check_code(
+    code: dict[str, Any],
+    env_id: str,
+    design: dict[str, Any],
+    rules: dict[str, str],
+    staging: Path,
+    limits: RunnerLimits | None = None,
+) -> ContainedEnv:
+    """Static gates, then the package is loaded in a contained worker; its tables and tools must be as designed."""
     problems = gate_source(code["models_py"], "models.py") + gate_source(code["tools_py"], "tools.py")
     if problems:
         raise Problem("\n".join(f"- {p}" for p in problems))
@@ -184,16 +210,19 @@ def check_code(
         staging, env_id, design["title"], design["description"], rules, code["models_py"], code["tools_py"]
     )
     try:
-        env = load(path, with_scenarios=False)
+        env = await ContainedEnv.start(path, limits=limits)
     except PackageError as e:
         raise Problem("\n".join(f"- {p}" for p in e.problems)) from None
-    except Exception as e:  # an import-time error in generated code is an answer to send back, not a crash
-        raise Problem(f"- importing the code failed: {type(e).__name__}: {e}") from None
+    except ContainedError as e:
+        if isinstance(e, RunnerUnavailable):
+            raise
+        raise Problem(f"- loading the code failed: {e}") from None
+    write_manifest(path, env.manifest())
     wanted_tables = {e["table"] for e in design["entities"]}
-    if set(env.metadata.tables) != wanted_tables:
+    if set(env.tables) != wanted_tables:
         missing, extra = (
-            sorted(wanted_tables - set(env.metadata.tables)),
-            sorted(set(env.metadata.tables) - wanted_tables),
+            sorted(wanted_tables - set(env.tables)),
+            sorted(set(env.tables) - wanted_tables),
         )
         problems.append(f"tables differ from the design: missing {missing}, not designed {extra}")
     for op in design["operations"]:
@@ -203,29 +232,27 @@ def check_code(
             continue
         if spec.kind != op["kind"]:
             problems.append(f"tool {op['name']!r} is a {spec.kind}, designed as a {op['kind']}")
-        params = set(spec.input_schema["properties"])
+        params = set(spec.input_schema.get("properties", {}))
         missing = sorted({p["name"] for p in op["parameters"]} - params)
         if missing:
             problems.append(f"tool {op['name']!r} lacks the designed parameter(s) {missing}")
     if problems:
+        await env.close()
         raise Problem("\n".join(f"- {p}" for p in problems))
     return env
 
 
 async def check_state(
-    data: dict[str, Any], env: Environment, invariants: dict[str, str], runner: CheckRunner
+    data: dict[str, Any], env: ContainedEnv, invariants: dict[str, str], runner: CheckRunner
 ) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """The sample state builds (types, required columns, foreign keys) and every invariant holds on it."""
     clock = parse_clock(data["clock"])
     try:
-        build_database(env.metadata, env.models, data["state"], "state")
-    except ValueError as e:
+        episode = await env.episode(data["state"], clock)
+    except StateError as e:
         raise Problem(str(e)) from None
-    scenario = scratch_scenario(env, data["state"], clock, "generator-state")
-    try:
-        view = env.initial_view(scenario.id)
-    finally:
-        env.remove_scenario(scenario.id)
+    view = episode.initial
+    await episode.close()
     broken = await broken_invariants(runner, invariants, view)
     false = [rule for rule, error in broken if error is None]
     for rule, error in broken:
@@ -238,7 +265,7 @@ async def check_state(
 
 
 async def _tester_checker(
-    asker: Asker, tally: Tally, env: Environment, rows: dict[str, list[dict[str, Any]]], clock: str
+    asker: Asker, tally: Tally, env: ContainedEnv, rows: dict[str, list[dict[str, Any]]], clock: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """EnvScaler's pair: the tester plans calls, they run on the sample state, the checker judges each."""
     plan = await asker.ask(
@@ -250,14 +277,17 @@ async def _tester_checker(
         schema_name="submit_test_plan",
         accept=at_once(lambda data: data),
     )
-    scenario = scratch_scenario(env, rows, clock, "generator-tester")
-    episode = Episode(env, scenario, "tester", 0)
+    episode = await env.episode(rows, clock)
     runs = []
+    before = episode.initial
+    keys = env.keys()
     try:
         for i, call in enumerate(plan["calls"]):
-            before = episode.view()
-            result = timed_call(episode, call["tool"], call["arguments"])
-            changes = diff(before, episode.view(), env.keys())
+            step = await episode.call(call["tool"], call["arguments"], view=True)
+            assert step.view is not None
+            result = step.result
+            changes = diff(before, step.view, keys)
+            before = step.view
             runs.append(
                 {
                     "index": i,
@@ -269,8 +299,7 @@ async def _tester_checker(
                 }
             )
     finally:
-        episode.close()
-        env.remove_scenario(scenario.id)
+        await episode.close()
 
     async def accept_verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
         judged = {v["index"] for v in data["verdicts"]}
@@ -302,11 +331,13 @@ def parse_clock(text: str) -> str:
     return when.isoformat()
 
 
-def _state_fits(env: Environment, rows: dict[str, list[dict[str, Any]]]) -> bool:
+async def _state_fits(env: ContainedEnv, rows: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether the sample state still builds with this version of the models."""
     try:
-        build_database(env.metadata, env.models, rows, "state")
-    except ValueError:
+        episode = await env.episode(rows, "2000-01-01T00:00:00+00:00")
+    except StateError:
         return False
+    await episode.close()
     return True
 
 

@@ -19,6 +19,7 @@ from envfarm.core.environments import ENV_ID_PATTERN, bundled
 from . import prompts, schemas
 from .asking import Asker, Problem, Tally
 from .dedupe import Embedder, group_near_duplicates
+from .failures import InputError
 from .skeletons import Topic
 
 BATCH = 20  # tasks judged per call: long enough to amortise the system prompt, short enough to judge well
@@ -28,7 +29,7 @@ MIN_SCORE = 3  # usefulness and modelability (1-5) a topic needs
 def read_corpus(path: Path, limit: int | None = None) -> list[dict[str, str]]:
     """Tasks from a JSONL corpus (``{"id", "task"}`` per line); errors name the line."""
     if not path.is_file():
-        raise ValueError(f"{path}: no such corpus file")
+        raise InputError(f"{path}: no such corpus file")
     tasks: list[dict[str, str]] = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -37,14 +38,14 @@ def read_corpus(path: Path, limit: int | None = None) -> list[dict[str, str]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
             if not isinstance(row, dict) or not isinstance(row.get("task"), str) or not row["task"].strip():
-                raise ValueError(f'{path}:{n}: each line needs a non-empty "task" string')
+                raise InputError(f'{path}:{n}: each line needs a non-empty "task" string')
             tasks.append({"id": str(row.get("id", f"line-{n}")), "task": row["task"].strip()})
             if limit is not None and len(tasks) >= limit:
                 break
     if not tasks:
-        raise ValueError(f"{path}: no tasks")
+        raise InputError(f"{path}: no tasks")
     return tasks
 
 
@@ -135,6 +136,12 @@ def save_topics(path: Path, topics: list[Topic], numbers: dict[str, Any]) -> Non
 
 
 def load_topics(path: Path) -> list[Topic]:
+    """The topics an earlier ``envfarm generate topics`` chose; InputError naming the file when it cannot be read."""
     if not path.is_file():
-        raise ValueError(f"{path}: no topics yet; run `envfarm generate topics` first")
-    return [Topic(**t) for t in json.loads(path.read_text(encoding="utf-8"))["topics"]]
+        raise InputError(f"{path}: no topics yet; run `envfarm generate topics` first")
+    try:
+        return [Topic(**t) for t in json.loads(path.read_text(encoding="utf-8"))["topics"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(
+            f"{path}: not a topics file ({type(e).__name__}: {e}); run `envfarm generate topics`"
+        ) from None

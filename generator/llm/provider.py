@@ -50,6 +50,7 @@ def make_provider(
     recording: str | Path | None = None,
     price_in: float | None = None,
     price_out: float | None = None,
+    timeout: float | None = None,
 ) -> Provider:
     """A provider by name, with each one's defaults.
 
@@ -57,9 +58,12 @@ def make_provider(
       override the price table (for a model it does not know yet).
     - ``openai``: any OpenAI-compatible server; ``base_url`` or ``OPENAI_BASE_URL`` (default api.openai.com),
       model or ``OPENAI_MODEL``; priced at ``price_in``/``price_out`` per Mtok (default 0, a self-hosted vLLM).
-    - ``replay``: answers from ``recording`` (a cache directory of an earlier run); ``model`` picks one model's
-      answers when the recording holds several.
+    - ``replay``: answers from ``recording`` (a cache directory of an earlier run, or a recording file);
+      ``model`` picks one model's answers when the recording holds several.
+
+    ``timeout`` (seconds) bounds each HTTP call of the live providers (default: 600).
     """
+    limit = {} if timeout is None else {"timeout": timeout}
     if name == "anthropic":
         from envfarm.generator.llm.anthropic_api import DEFAULT_MODEL, AnthropicProvider
         from envfarm.generator.llm.pricing import Price
@@ -67,7 +71,7 @@ def make_provider(
         price = None
         if price_in is not None or price_out is not None:
             price = Price.standard(price_in or 0.0, price_out or 0.0)
-        return AnthropicProvider(model or DEFAULT_MODEL, base_url=base_url, price=price)
+        return AnthropicProvider(model or DEFAULT_MODEL, base_url=base_url, price=price, **limit)
     if name == "openai":
         from envfarm.generator.llm.openai_api import DEFAULT_MODEL as OPENAI_DEFAULT
         from envfarm.generator.llm.openai_api import OpenAIProvider
@@ -77,6 +81,7 @@ def make_provider(
             base_url=base_url,
             price_in=price_in or 0.0,
             price_out=price_out or 0.0,
+            **limit,
         )
     if name == "replay":
         from envfarm.generator.llm.replay import ReplayProvider

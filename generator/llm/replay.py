@@ -7,12 +7,38 @@ from several models needs ``model`` to say whose to use.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from envfarm.generator.llm.cache import iter_entries
 from envfarm.generator.llm.errors import LLMError, ReplayMiss
 from envfarm.generator.llm.request import Request, Response
+
+
+def recorded_entries(recording: Path) -> list[dict[str, Any]]:
+    """The entries of a recording: a run's cache directory, or one JSON file ``{"entries": [...]}``
+    (how a recording ships in a package: ``envfarm.generator.data``; :func:`read_recording_file`)."""
+    if recording.is_dir():
+        return list(iter_entries(recording))
+    if recording.is_file():
+        return read_recording_file(recording)["entries"]  # type: ignore[no-any-return]
+    raise LLMError(f"recording {recording} is neither an LLM cache directory nor a recording file")
+
+
+def read_recording_file(path: Path) -> dict[str, Any]:
+    """A recording file, ``{"about", "corpus", "entries": [cache entries]}``; LLMError saying what is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise LLMError(f"recording {path}: cannot be read as JSON ({e})") from None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("request"), dict) and isinstance(e.get("response"), dict)
+        for e in entries
+    ):
+        raise LLMError(f'recording {path}: expected {{"entries": [{{"request": ..., "response": ...}}, ...]}}')
+    return data
 
 
 def content_key(request: Request) -> str:
@@ -30,11 +56,11 @@ class ReplayProvider:
 
     def __init__(self, recording_dir: str | Path, model: str | None = None) -> None:
         self.recording = Path(recording_dir)
-        if not self.recording.is_dir():
-            raise LLMError(f"recording {self.recording} is not a directory (expected an LLM cache directory)")
         self._entries: dict[str, dict[str, Any]] = {}
         models: set[str] = set()
-        for entry in sorted(iter_entries(self.recording), key=lambda e: str(e.get("created", ""))):
+        for entry in sorted(recorded_entries(self.recording), key=lambda e: str(e.get("created", ""))):
+            if entry["request"].get("kind") == "chat":  # an agent run's chat turns (envfarm.generator.llm.chat)
+                continue
             if model is not None and entry.get("model") != model:
                 continue
             models.add(str(entry.get("model")))

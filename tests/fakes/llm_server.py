@@ -25,16 +25,27 @@ the stop reason ("max_tokens" maps to OpenAI's "length"). ``faults`` (``{"status
 "message"?}``) answer the first requests with errors, in order. No entry: HTTP 400 naming the tool and the
 start of the last user message, so a failing test says what was asked.
 
+Playing an agent (or a simulated user) turn by turn: an entry with ``turns`` answers a chat request by the
+number of assistant messages already in it (turn 0 is the first answer), so one entry keyed by ``match`` (e.g.
+a scenario's task) plays a whole episode, statelessly: concurrent episodes, trials and a resumed run all get
+the same answers. A turn is ``{"text"?: str, "tool_calls"?: [{"name", "arguments"?: object,
+"raw_arguments"?: str}]}`` (``raw_arguments`` is sent as given: broken JSON on the OpenAI API); ``then`` is the
+turn for every index past ``turns`` (a model that never stops). ``side`` picks requests with tools
+(``"agent"``) or without (``"user"``, a simulated user). Tool call ids are derived from the conversation, so a
+run and its rerun see the same ids.
+
 Control endpoints: ``GET /_fake/stats``, ``GET /_fake/last`` (the last request: path, headers, body),
 ``GET /_fake/requests`` (all of them), ``POST /_fake/hold`` (requests wait until ``POST /_fake/release``),
 ``POST /_fake/faults`` (more faults, same shape), ``POST /_fake/script`` (replace the script), ``POST /_fake/reset``
-(a new script and zeroed counters: one server serves a module's tests), ``GET /healthz``.
+(a new script and zeroed counters: one server serves a module's tests), ``GET /healthz``. A held request whose
+client went away (a killed run) is dropped, counted as ``abandoned``, never answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import socket
@@ -85,17 +96,29 @@ class Entry:
     content: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     stop_reason: str | None = None
+    turns: list[dict[str, Any]] | None = None
+    then: dict[str, Any] | None = None
+    side: str | None = None
     used: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:
-        known = {"tool", "match", "uses", "answer", "raw", "content", "usage", "stop_reason"}
+        known = {"tool", "match", "uses", "answer", "raw", "content", "usage", "stop_reason", "turns", "then", "side"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"script entry has unknown keys {sorted(unknown)}: {data}")
-        if sum(k in data for k in ("answer", "raw", "content")) != 1:
-            raise ValueError(f"script entry needs exactly one of answer / raw / content: {data}")
+        if sum(k in data for k in ("answer", "raw", "content", "turns")) != 1:
+            raise ValueError(f"script entry needs exactly one of answer / raw / content / turns: {data}")
+        if "then" in data and "turns" not in data:
+            raise ValueError(f"script entry has 'then' without 'turns': {data}")
+        if data.get("side") not in (None, "agent", "user"):
+            raise ValueError(f"script entry's side must be 'agent' or 'user': {data}")
         return cls(**data)
+
+    def turn(self, index: int) -> dict[str, Any] | None:
+        """The scripted answer to the ``index``-th turn (None when the script has none)."""
+        assert self.turns is not None
+        return self.turns[index] if index < len(self.turns) else self.then
 
 
 def load_script(script: dict[str, Any] | list[Any] | str | Path | None) -> dict[str, Any]:
@@ -142,7 +165,7 @@ class FakeState:
             self.faults += [fault] * int(fault.get("count", 1))
 
     def reset_stats(self) -> None:
-        self.requests = self.answered = self.fault_count = self.unmatched = self.rejected = 0
+        self.requests = self.answered = self.fault_count = self.unmatched = self.rejected = self.abandoned = 0
         self.in_flight = self.max_in_flight = 0
         self.by_tool: dict[str, int] = {}
 
@@ -153,6 +176,7 @@ class FakeState:
             "faults": self.fault_count,
             "unmatched": self.unmatched,
             "rejected": self.rejected,
+            "abandoned": self.abandoned,
             "by_tool": dict(self.by_tool),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
@@ -160,11 +184,15 @@ class FakeState:
             "faults_left": len(self.faults),
         }
 
-    def select(self, tool: str | None, text: str) -> Entry | None:
+    def select(self, tool: str | None, text: str, has_tools: bool = False, turn: int = 0) -> Entry | None:
         for entry in self.entries:
             if entry.tool is not None and entry.tool != tool:
                 continue
+            if entry.side is not None and (entry.side == "agent") != has_tools:
+                continue
             if not all(m in text for m in entry.match):
+                continue
+            if entry.turns is not None and entry.turn(turn) is None:
                 continue
             if entry.uses is not None and entry.used >= entry.uses:
                 continue
@@ -236,6 +264,9 @@ def create_app(
             headers = dict(request.headers)
             state.log.append({"api": api, "path": request.url.path, "headers": headers, "body": body})
             while not state.released.is_set():  # held: wait for /_fake/release (or the process to die)
+                if await request.is_disconnected():  # its client is gone (a killed run): never answered
+                    state.abandoned += 1
+                    return error(499, "client went away while the request was held")
                 await asyncio.sleep(0.005)
             problem = _auth_problem(api, headers, state.api_key)
             if problem is not None:
@@ -254,7 +285,9 @@ def create_app(
             else:
                 text = "\n".join(_text_of(m.get("content")) for m in body.get("messages", []))
             tool = _tool_asked(body, api)
-            entry = state.select(tool, text)
+            messages = body.get("messages") or []
+            turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
+            entry = state.select(tool, text, bool(body.get("tools")), turn)
             if entry is None:
                 state.unmatched += 1
                 asked = _last_user(body.get("messages", []))[:200]
@@ -264,6 +297,11 @@ def create_app(
             if state.hold_after is not None and state.answered >= state.hold_after:
                 state.released.clear()  # this answer goes out; the requests after it wait
                 state.hold_after = None
+            if entry.turns is not None:
+                spec = entry.turn(turn) or {}
+                if api == "anthropic":
+                    return JSONResponse(_anthropic_turn(state, body, entry, spec, text))
+                return JSONResponse(_openai_turn(body, entry, spec, text))
             if api == "anthropic":
                 return JSONResponse(_anthropic_answer(state, body, entry, tool, text))
             return JSONResponse(_openai_answer(state, body, entry, tool, text))
@@ -361,15 +399,7 @@ def _answer_usage(entry: Entry, prompt_tokens: int, answer_text: str) -> dict[st
     }
 
 
-def _anthropic_answer(state: FakeState, body: dict[str, Any], entry: Entry, tool: str | None, text: str) -> dict:
-    n = next(state.ids)
-    content: list[dict[str, Any]]
-    if entry.answer is not None:
-        content = [{"type": "tool_use", "id": f"toolu_fake_{n}", "name": tool, "input": entry.answer}]
-        answer_text, stop = json.dumps(entry.answer), "tool_use"
-    else:
-        answer_text = entry.raw if entry.raw is not None else entry.content or ""
-        content, stop = [{"type": "text", "text": answer_text}], "end_turn"
+def _anthropic_usage(state: FakeState, body: dict[str, Any], entry: Entry, text: str, answer_text: str) -> dict:
     usage = _answer_usage(entry, _estimate(text), answer_text)
     # Prompt caching as the API does it: a marked system prompt is written to the cache once, then read.
     system = body.get("system")
@@ -381,6 +411,89 @@ def _anthropic_answer(state: FakeState, body: dict[str, Any], entry: Entry, tool
         usage["input_tokens"] = max(1, usage["input_tokens"] - cached)
         usage["cache_read_input_tokens" if prefix in state.cached_prefixes else "cache_creation_input_tokens"] = cached
         state.cached_prefixes.add(prefix)
+    return usage
+
+
+def _call_ids(body: dict[str, Any], prefix: str, count: int) -> list[str]:
+    """Tool call ids that depend on the conversation only: a rerun of a run sees the same ones."""
+    digest = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
+    return [f"{prefix}{digest}_{i}" for i in range(count)]
+
+
+def _arguments_text(call: dict[str, Any]) -> str:
+    raw = call.get("raw_arguments")
+    return raw if isinstance(raw, str) else json.dumps(call.get("arguments") or {})
+
+
+def _anthropic_turn(state: FakeState, body: dict[str, Any], entry: Entry, spec: dict[str, Any], text: str) -> dict:
+    """A scripted agent (or user) turn on the Messages API: text and tool_use blocks."""
+    calls = spec.get("tool_calls") or []
+    content: list[dict[str, Any]] = [{"type": "text", "text": spec["text"]}] if spec.get("text") else []
+    for call_id, call in zip(_call_ids(body, "toolu_", len(calls)), calls, strict=True):
+        raw = call.get("raw_arguments")
+        value: Any = call.get("arguments") or {}
+        if isinstance(raw, str):  # the Messages API always sends an object; a broken server might not
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        content.append({"type": "tool_use", "id": call_id, "name": call["name"], "input": value})
+    answer_text = (spec.get("text") or "") + "".join(_arguments_text(c) for c in calls)
+    return {
+        "id": f"msg_fake_{next(state.ids)}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model"),
+        "content": content,
+        "stop_reason": entry.stop_reason or ("tool_use" if calls else "end_turn"),
+        "stop_sequence": None,
+        "usage": _anthropic_usage(state, body, entry, text, answer_text),
+    }
+
+
+def _openai_turn(body: dict[str, Any], entry: Entry, spec: dict[str, Any], text: str) -> dict:
+    """A scripted agent (or user) turn on chat completions: content and tool_calls."""
+    calls = spec.get("tool_calls") or []
+    message: dict[str, Any] = {"role": "assistant", "content": spec.get("text")}
+    if calls:
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": call["name"], "arguments": _arguments_text(call)}}
+            for call_id, call in zip(_call_ids(body, "call_", len(calls)), calls, strict=True)
+        ]
+    answer_text = (spec.get("text") or "") + "".join(_arguments_text(c) for c in calls)
+    u = _answer_usage(entry, _estimate(text), answer_text)
+    finish = {"max_tokens": "length", "end_turn": "stop", "tool_use": "tool_calls"}.get(entry.stop_reason or "", "")
+    return {
+        "id": "chatcmpl-fake-" + _call_ids(body, "", 1)[0],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": finish or ("tool_calls" if calls else "stop"),
+            }
+        ],
+        "usage": {
+            "prompt_tokens": u["input_tokens"],
+            "completion_tokens": u["output_tokens"],
+            "total_tokens": u["input_tokens"] + u["output_tokens"],
+        },
+    }
+
+
+def _anthropic_answer(state: FakeState, body: dict[str, Any], entry: Entry, tool: str | None, text: str) -> dict:
+    n = next(state.ids)
+    content: list[dict[str, Any]]
+    if entry.answer is not None:
+        content = [{"type": "tool_use", "id": f"toolu_fake_{n}", "name": tool, "input": entry.answer}]
+        answer_text, stop = json.dumps(entry.answer), "tool_use"
+    else:
+        answer_text = entry.raw if entry.raw is not None else entry.content or ""
+        content, stop = [{"type": "text", "text": answer_text}], "end_turn"
+    usage = _anthropic_usage(state, body, entry, text, answer_text)
     return {
         "id": f"msg_fake_{n}",
         "type": "message",

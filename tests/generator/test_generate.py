@@ -24,8 +24,8 @@ from fakes.llm_server import FakeLLMServer
 
 from envfarm.client import BlockingFarm as FarmClient
 from tests.generator import recording
+from tests.generator.runs import CORPUS, generate, last_line, report, tree
 
-CORPUS = Path(__file__).parent / "data" / "corpus-sample.jsonl"
 ENV = "fitness_classes"
 FULL_RUN_CALLS = 8  # judgements, design, code, state, tester, checker, 2 scenarios
 
@@ -34,45 +34,6 @@ FULL_RUN_CALLS = 8  # judgements, design, code, state, tester, checker, 2 scenar
 def fake() -> Iterator[FakeLLMServer]:
     with FakeLLMServer(recording.script()) as server:
         yield server
-
-
-def generate(
-    fake: FakeLLMServer,
-    tmp: Path,
-    *extra: str,
-    provider: str = "anthropic",
-    wait: bool = True,
-    key: bool = True,
-    stage: str = "all",
-) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    """Run `envfarm generate STAGE` on the corpus sample into ``tmp/out`` with its work folder ``tmp/work``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
-    if provider == "anthropic":
-        env["ANTHROPIC_BASE_URL"] = fake.url
-        if key:
-            env["ANTHROPIC_API_KEY"] = "test-key"
-    else:
-        env["OPENAI_BASE_URL"] = fake.openai_url
-    cmd = [sys.executable, "-m", "envfarm.cli", "generate", stage, "--provider", provider]
-    cmd += ["--corpus", str(CORPUS), "--envs", "1", "--scenarios", "2"]
-    cmd += ["--out", str(tmp / "out"), "--work", str(tmp / "work"), *extra]
-    if provider == "openai":
-        cmd += ["--model", "recorded-model", "--price-in", "1", "--price-out", "2"]
-    if not wait:
-        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-
-
-def report(tmp: Path) -> dict[str, Any]:
-    return json.loads((tmp / "work" / "report.json").read_text(encoding="utf-8"))
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
-    }
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +246,10 @@ def test_an_environment_whose_code_stays_bad_is_rejected_and_nothing_is_written(
     forbidden = {**recording.CODE, "tools_py": "import subprocess\n" + recording.TOOLS_PY}
     fake.reset(recording.script(before=[{"tool": "submit_code", "match": [env], "answer": forbidden, "uses": 3}]))
     done = generate(fake, tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 4, done.stderr  # nothing was made: every answer was rejected
+    assert last_line(done.stderr).startswith("error: skeletons: no environment was accepted (fitness_classes: ")
+    assert "import 'subprocess' is not allowed" in last_line(done.stderr) and "Traceback" not in done.stderr
+    assert report(tmp_path)["status"] == "rejected"
     data = report(tmp_path)["environments"][ENV]
     assert data["accepted"] is False
     assert len(data["reasons"]) == 3 and all("import 'subprocess' is not allowed" in r for r in data["reasons"])
@@ -307,8 +271,10 @@ def test_rate_limits_and_overload_are_retried_and_counted(fake: FakeLLMServer, b
 def test_a_missing_key_is_a_clear_error_not_a_traceback(fake: FakeLLMServer, tmp_path: Path) -> None:
     done = generate(fake, tmp_path, key=False)
     assert done.returncode == 2
-    assert "ANTHROPIC_API_KEY" in done.stderr
+    assert "ANTHROPIC_API_KEY" in last_line(done.stderr)
     assert "Traceback" not in done.stderr
+    failure = report(tmp_path)["failure"]
+    assert failure["kind"] == "input" and "ANTHROPIC_API_KEY" in failure["message"]
 
 
 def test_the_budget_stops_the_run_cleanly_and_a_bigger_one_goes_on(
@@ -339,7 +305,8 @@ def test_an_environment_the_checker_keeps_failing_is_rejected_with_its_report(
     verdicts["verdicts"][3] = {"index": 3, "verdict": "fail", "reason": "a second booking should have been refused"}
     fake.reset(recording.script(before=[{"tool": "submit_verdicts", "match": [env], "answer": verdicts, "uses": 9}]))
     done = generate(fake, tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 4, done.stderr
+    assert "a second booking should have been refused" in last_line(done.stderr)
     data = report(tmp_path)["environments"][ENV]
     assert data["accepted"] is False
     assert data["reasons"] == ["tester call 3 (book_class): a second booking should have been refused"]
@@ -351,21 +318,27 @@ def test_an_environment_the_checker_keeps_failing_is_rejected_with_its_report(
 @pytest.mark.parametrize(
     ("corpus", "expected"),
     [
-        (None, "no corpus: pass --corpus FILE.jsonl"),
-        ("missing.jsonl", "missing.jsonl: no such corpus file"),
+        ("empty.jsonl", "empty.jsonl: no tasks"),
+        ("missing.jsonl", "missing.jsonl: no such corpus file (bundled corpora: api-bank-lv3, api-bank-lv3-sample)"),
         ("bad.jsonl", "bad.jsonl:2: not valid JSON"),
         ("empty-task.jsonl", 'empty-task.jsonl:1: each line needs a non-empty "task" string'),
+        ("not-a-name", "not-a-name: no such corpus file (bundled corpora: "),
     ],
 )
-def test_a_bad_corpus_is_a_clear_error(fake: FakeLLMServer, tmp_path: Path, corpus: str | None, expected: str) -> None:
+def test_a_bad_corpus_is_a_clear_error(fake: FakeLLMServer, tmp_path: Path, corpus: str, expected: str) -> None:
+    (tmp_path / "empty.jsonl").write_text("\n\n")
     (tmp_path / "bad.jsonl").write_text('{"task": "Book a table."}\n{"task": \n')
     (tmp_path / "empty-task.jsonl").write_text('{"id": "x", "task": "  "}\n')
     fake.reset(recording.script())
+    path = corpus if corpus == "not-a-name" else str(tmp_path / corpus)
     cmd = [sys.executable, "-m", "envfarm.cli", "generate", "topics", "--work", str(tmp_path / "work")]
-    if corpus is not None:
-        cmd += ["--corpus", str(tmp_path / corpus)]
+    cmd += ["--corpus", path]
     env = {**os.environ, "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.url}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert expected in last_line(done.stderr) and "Traceback" not in done.stderr
     assert fake.stats()["requests"] == 0
+    written = report(tmp_path)
+    assert written["status"] == "failed" and written["failure"]["kind"] == "input"
+    assert expected in written["failure"]["message"]
+    assert "## Failure" in (tmp_path / "work" / "report.md").read_text()
