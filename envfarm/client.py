@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from mcp import Client
@@ -39,6 +40,18 @@ class FarmError(EnvfarmError):
         self.status = status
 
 
+# Connections kept open to the farm: enough for every episode in flight, each idle one closed by the client after
+# KEEPALIVE seconds, before the server does (uvicorn closes idle connections after 5 s): a request never goes out
+# on a connection the server is closing at that very moment.
+MAX_CONNECTIONS = 1024
+KEEPALIVE = 2.0
+
+
+def _repeatable(method: str, path: str) -> bool:
+    """Whether sending a request twice does what sending it once does (reads, deletes, scoring, resets)."""
+    return method in ("GET", "DELETE") or (method == "POST" and path.endswith(("/score", "/reset", "/score/batch")))
+
+
 @dataclass
 class CallResult:
     """What a tool call gave the agent."""
@@ -48,16 +61,106 @@ class CallResult:
     structured: dict[str, Any] | None = None
 
 
+@dataclass
+class ParsedCall:
+    """A tool call as a model wrote it, read: ``problem`` says why it cannot be sent (``arguments`` is then None).
+
+    ``kind`` names the problem: ``"bad_json"`` (arguments that are not a JSON object) or ``"malformed"``
+    (not a tool call at all: no name, not an object).
+    """
+
+    id: str | None
+    name: str
+    arguments: dict[str, Any] | None
+    raw_arguments: str
+    problem: str | None = None
+    kind: str | None = None
+
+
+def read_tool_call(call: Any) -> ParsedCall:
+    """Read a tool call in any shape a model emits, never raising.
+
+    Accepted: ``{"name", "arguments"}`` (arguments an object, a JSON string, or absent; or ``raw_arguments``, the
+    text as the model sent it), an OpenAI tool call
+    ``{"id", "type": "function", "function": {"name", "arguments": "<JSON>"}}``, an Anthropic ``tool_use``
+    block ``{"type": "tool_use", "id", "name", "input"}``.
+    """
+    if not isinstance(call, dict):
+        return ParsedCall(None, "", None, "", f"a tool call must be an object, not {type(call).__name__}", "malformed")
+    if isinstance(call.get("function"), dict):  # OpenAI
+        body, call_id = call["function"], call.get("id")
+    else:
+        body, call_id = call, call.get("id")
+    name = body.get("name")
+    raw = body.get("input", body.get("arguments")) if body.get("type") == "tool_use" else body.get("arguments")
+    if raw is None and isinstance(body.get("raw_arguments"), str):  # envfarm's own format (envfarm.agents)
+        raw = body["raw_arguments"]
+    call_id = str(call_id) if call_id is not None else None
+    if not isinstance(name, str) or not name:
+        return ParsedCall(call_id, "", None, _text(raw), "a tool call needs a tool name ('name')", "malformed")
+    if raw is None:
+        return ParsedCall(call_id, name, {}, "{}")
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw) if raw.strip() else {}
+        except (ValueError, RecursionError) as e:
+            detail = f" (line {e.lineno} column {e.colno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
+            return ParsedCall(call_id, name, None, raw, f"{name}: the arguments are not valid JSON{detail}", "bad_json")
+    else:
+        value = raw
+    if not isinstance(value, dict):
+        problem = f"{name}: the arguments must be a JSON object, not {type(value).__name__}"
+        return ParsedCall(call_id, name, None, _text(raw), problem, "bad_json")
+    return ParsedCall(call_id, name, value, raw if isinstance(raw, str) else _text(raw))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class AsyncFarm:
     """A farm at ``url`` (with its bearer ``token``, if it has one)."""
 
     def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60) -> None:
         self.url = url.rstrip("/")
         self.headers = {"authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=timeout)
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE
+        )
+        self.http = httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=timeout, limits=limits)
+        self._tls: Any = None  # one TLS context for every episode's MCP client: building one costs ~50 ms of CPU
+        self._manifests: dict[str, dict[str, Any]] = {}
+
+    def mcp_http(self) -> Any:
+        """A new HTTP client (the MCP SDK's httpx2) for one episode's MCP session, with the farm's token.
+
+        Each episode has its own connection pool, closed with the episode (nothing it cancels on the way out
+        can touch another episode's requests); the TLS context is built once per farm client.
+        """
+        import httpx2
+
+        if self._tls is None:
+            self._tls = httpx2.create_ssl_context()
+        return httpx2.AsyncClient(
+            headers=self.headers,
+            timeout=httpx2.Timeout(30, read=300),  # the SDK's own defaults
+            verify=self._tls,
+            limits=httpx2.Limits(keepalive_expiry=KEEPALIVE),
+        )
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self.http.request(method, path, json=body)
+        try:
+            response = await self.http.request(method, path, json=body)
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            # A kept-alive connection the server closed as it was reused: send again what is safe to repeat.
+            if not _repeatable(method, path):
+                raise
+            response = await self.http.request(method, path, json=body)
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -68,6 +171,20 @@ class AsyncFarm:
 
     async def envs(self) -> list[dict[str, Any]]:
         return list(await self.request("GET", "/v1/envs"))
+
+    async def manifest(self, env: str) -> dict[str, Any]:
+        """The environment's manifest (description, rules, tools), fetched once per client."""
+        if env not in self._manifests:
+            self._manifests[env] = dict(await self.request("GET", f"/v1/envs/{quote(env, safe='')}"))
+        return self._manifests[env]
+
+    async def scenarios(self, env: str) -> list[dict[str, Any]]:
+        """The environment's scenarios as an agent may see them: ``[{"id", "task", "split"}]``."""
+        return list(await self.request("GET", f"/v1/envs/{quote(env, safe='')}/scenarios"))
+
+    async def scenario(self, env: str, scenario: str) -> dict[str, Any]:
+        """A whole scenario with its checks and oracle: the operator's view, never to be shown to an agent."""
+        return dict(await self.request("GET", f"/v1/envs/{quote(env, safe='')}/scenarios/{quote(scenario, safe='')}"))
 
     def episode(self, env: str, scenario: str | None = None, seed: int | None = None) -> AsyncEpisode:
         """An episode to open with ``async with`` (or ``await episode.open()``)."""
@@ -110,13 +227,10 @@ class AsyncEpisode:
             created["mcp_url"],
         )
         self._stack = AsyncExitStack()
-        transport: Any = self.mcp_url
-        if self.farm.headers:  # the bearer token on MCP requests too (the SDK's own HTTP client, httpx2)
-            import httpx2
-            from mcp.client.streamable_http import streamable_http_client
+        from mcp.client.streamable_http import streamable_http_client
 
-            http = await self._stack.enter_async_context(httpx2.AsyncClient(headers=self.farm.headers, timeout=60))
-            transport = streamable_http_client(self.mcp_url, http_client=http)
+        http = await self._stack.enter_async_context(self.farm.mcp_http())
+        transport = streamable_http_client(self.mcp_url, http_client=http)
         self._mcp = await self._stack.enter_async_context(Client(transport))
         return self
 
@@ -149,9 +263,14 @@ class AsyncEpisode:
     async def reset(self) -> dict[str, Any]:
         return dict(await self.farm.request("POST", f"/v1/episodes/{self.id}/reset"))
 
-    async def score(self) -> dict[str, Any]:
-        """Score the episode's live state: reward, success, checks, collateral."""
-        return dict(await self.farm.request("POST", f"/v1/episodes/{self.id}/score"))
+    async def score(self, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Score the episode's live state: reward, success, checks, collateral.
+
+        ``messages`` (the conversation: ``{"role", "content"}`` ...) go along for checks that judge what the
+        agent said (kind ``said``).
+        """
+        body = {"messages": messages} if messages is not None else None
+        return dict(await self.farm.request("POST", f"/v1/episodes/{self.id}/score", body))
 
     async def close(self) -> None:
         """Disconnect and delete the episode on the farm (safe to call twice)."""
@@ -318,31 +437,78 @@ class BlockingEpisode:
 class GymEpisode:
     """Gymnasium's shape over an async episode, for RL rollouts.
 
-    ``reset()`` returns the task and the tools; ``step(tool_call)`` returns the tool's
-    result text, reward 0 (the reward comes at the end), terminated False (the agent
-    decides when it is done) and the result in ``info``; ``score()`` gives the reward.
+    ``reset()`` returns the task and the tools; ``step(tool_call)`` returns the tool's result text,
+    reward 0 (the reward comes at the end), terminated False (the agent decides when it is done),
+    truncated once ``max_steps`` steps are made, and the result in ``info``. ``end()`` ends the
+    episode and scores it (as does the step that truncates it): its reward is the score's.
+
+    ``step`` never raises because of what the model wrote: a call that is not a tool call, or whose
+    arguments are not a JSON object, gives an error observation (``info["is_error"]``, with
+    ``info["error_kind"]`` ``"malformed"`` or ``"bad_json"``) and counts as a step, as the farm's own
+    refusals (an unknown tool, arguments that break the schema, a rule) do.
     """
 
-    def __init__(self, farm: AsyncFarm, env: str, scenario: str | None = None, shape: Shape = "openai") -> None:
+    def __init__(
+        self,
+        farm: AsyncFarm,
+        env: str,
+        scenario: str | None = None,
+        shape: Shape = "openai",
+        max_steps: int = 50,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
         self.episode = farm.episode(env, scenario)
         self.shape = shape
+        self.max_steps = max_steps
+        self.steps = 0
+        self.result: dict[str, Any] | None = None  # the score, once ended
 
     async def reset(self) -> tuple[str, dict[str, Any]]:
         if self.episode.id:
             await self.episode.reset()
         else:
             await self.episode.open()
+        self.steps, self.result = 0, None
         return self.episode.task, {"tools": await self.episode.tools(self.shape), "episode_id": self.episode.id}
 
-    async def step(self, tool_call: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """``tool_call`` is ``{"name", "arguments"}`` (arguments may be a JSON string, as OpenAI sends them)."""
-        arguments = tool_call.get("arguments") or {}
-        if isinstance(arguments, str):
-            arguments = json.loads(arguments or "{}")
-        result = await self.episode.call(tool_call["name"], arguments)
-        return result.text, 0.0, False, False, {"is_error": result.is_error, "structured": result.structured}
+    @property
+    def truncated(self) -> bool:
+        return self.steps >= self.max_steps
+
+    async def step(self, tool_call: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """One tool call, in any shape :func:`read_tool_call` reads (arguments may be a JSON string, as OpenAI
+        sends them)."""
+        if self.result is not None or self.truncated:
+            info = {"is_error": True, "error_kind": "ended", "score": self.result}
+            return "the episode is over: reset() to start again", 0.0, self.result is not None, self.truncated, info
+        self.steps += 1
+        call = read_tool_call(tool_call)
+        if call.arguments is None:
+            observation, info = call.problem or "not a tool call", {"is_error": True, "error_kind": call.kind}
+        else:
+            result = await self.episode.call(call.name, call.arguments)
+            observation = result.text
+            info = {"is_error": result.is_error, "error_kind": None, "structured": result.structured}
+        if not self.truncated:
+            return observation, 0.0, False, False, info
+        score = await self._score(None)
+        return observation, float(score["reward"]), False, True, {**info, "score": score}
+
+    async def end(self, messages: list[dict[str, Any]] | None = None) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """End the episode (the agent is done) and score it: ``("", reward, True, truncated, {"score": ...})``.
+
+        ``messages`` are passed on to the scorer for checks on what the agent said. Ending twice scores once.
+        """
+        score = self.result if self.result is not None else await self._score(messages)
+        return "", float(score["reward"]), True, self.truncated, {"score": score}
+
+    async def _score(self, messages: list[dict[str, Any]] | None) -> dict[str, Any]:
+        self.result = await self.episode.score(messages)
+        return self.result
 
     async def score(self) -> float:
+        """The reward of the episode's state now (the episode goes on)."""
         return float((await self.episode.score())["reward"])
 
     async def close(self) -> None:

@@ -112,3 +112,57 @@ def test_rollout_example_runs(farm: FarmProcess) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "8 episodes in" in run.stdout and "mean reward 1.000" in run.stdout
+
+
+async def test_gym_step_answers_malformed_model_output_with_an_error_observation(farm: FarmProcess) -> None:
+    async with AsyncFarm(farm.url) as client:
+        gym = GymEpisode(client, "notes", "file-two", max_steps=10)
+        await gym.reset()
+        steps = [
+            {"name": "add_note", "arguments": '{"folder": "work", "title": '},  # not JSON
+            {"name": "add_note", "arguments": "[1, 2]"},  # JSON, not an object
+            "add_note(folder='work')",  # not a tool call at all
+            {"arguments": {"folder": "work"}},  # no name
+            {"name": "no_such_tool", "arguments": {}},  # the farm refuses it
+        ]
+        kinds = []
+        for step in steps:
+            observation, reward, terminated, truncated, info = await gym.step(step)
+            assert info["is_error"] and observation and (reward, terminated, truncated) == (0.0, False, False)
+            kinds.append(info["error_kind"])
+        assert kinds == ["bad_json", "bad_json", "malformed", "malformed", None]
+        openai_call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "add_note", "arguments": '{"folder": "work", "title": "standup"}'},
+        }
+        anthropic_block = {
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "add_note",
+            "input": {"folder": "work", "title": "retro"},
+        }
+        for call in (openai_call, anthropic_block):
+            observation, _, _, _, info = await gym.step(call)
+            assert not info["is_error"], observation
+        observation, reward, terminated, truncated, info = await gym.end()
+        assert (observation, reward, terminated, truncated) == ("", 1.0, True, False)
+        assert info["score"]["success"] is True
+        assert (await gym.step(openai_call))[4]["error_kind"] == "ended"  # ended: nothing more reaches the farm
+        await gym.close()
+
+
+async def test_gym_episode_is_truncated_at_max_steps_and_scored(farm: FarmProcess) -> None:
+    async with AsyncFarm(farm.url) as client:
+        gym = GymEpisode(client, "notes", "file-two", max_steps=2)
+        await gym.reset()
+        first = await gym.step({"name": "add_note", "arguments": {"folder": "work", "title": "standup"}})
+        assert first[1:4] == (0.0, False, False)
+        _, reward, terminated, truncated, info = await gym.step({"name": "list_notes", "arguments": {"folder": "x"}})
+        assert (reward, terminated, truncated) == (0.5, False, True) and info["score"]["reward"] == 0.5
+        over = await gym.step({"name": "add_note", "arguments": {"folder": "work", "title": "retro"}})
+        assert over[3] is True and over[4]["error_kind"] == "ended"
+        assert (await gym.end())[1] == 0.5  # the score of the state at truncation: the late call never ran
+        await gym.reset()  # a new start: steps and score cleared
+        assert gym.steps == 0 and gym.result is None
+        await gym.close()

@@ -1,6 +1,7 @@
 """The layering holds: every folder is one layer, and imports only point down.
 
-core <- servers, serve <- validators <- generator; the client needs only core; the CLI
+core <- servers, serve <- validators <- generator; the client needs only core; agents use the
+client and the generator's LLM layer (and serve a farm in process); the CLI
 (the entry point) is the only place that imports every layer. Lazy imports inside
 functions count too: they are dependencies all the same.
 """
@@ -31,6 +32,15 @@ ALLOWED: dict[str, set[str]] = {
     "envfarm.client": {"envfarm.core"},
     "envfarm.validators": {"envfarm.core", "envfarm.serve"},
     "envfarm.generator": {"envfarm.core", "envfarm.serve", "envfarm.validators"},
+    # Agents drive episodes through the client and ask models through the LLM layer; without --farm a run
+    # serves the farm (with scoring) in its own process.
+    "envfarm.agents": {
+        "envfarm.core",
+        "envfarm.client",
+        "envfarm.generator.llm",
+        "envfarm.serve",
+        "envfarm.validators",
+    },
     "envfarm.cli": {"*"},
 }
 
