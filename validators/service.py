@@ -29,6 +29,7 @@ from envfarm.serve import metrics
 from envfarm.serve.app import Extension
 from envfarm.serve.errors import FieldError, UpstreamFailed, install_error_handlers
 from envfarm.serve.farm import Farm
+from envfarm.serve.inputs import MAX_JSON_DEPTH, brief, find_problem
 from envfarm.serve.security import guard
 from envfarm.serve.settings import FarmSettings
 from envfarm.validators.replay import Replay, outcome, replay
@@ -85,17 +86,30 @@ def prepare(
     """
     env = envs.get(request.env)
     if env is None:
-        raise NotFound(f"{_at([*loc, 'env'])}no environment {request.env!r}; known: {sorted(envs)}")
+        raise NotFound(f"{_at([*loc, 'env'])}no environment {brief(request.env)}; known: {sorted(envs)}")
     scenario = env.scenarios.get(request.scenario)
     if scenario is None:
-        raise NotFound(f"{_at([*loc, 'scenario'])}no scenario {request.scenario!r} in {env.id!r}")
+        raise NotFound(f"{_at([*loc, 'scenario'])}no scenario {brief(request.scenario)} in {env.id!r}")
     try:
         calls = parse_trajectory(request.trajectory)
     except TrajectoryError as e:
         raise FieldError([*loc, "trajectory"], str(e)) from None
+    except (ValueError, RecursionError):  # a call's arguments string (OpenAI) that json reads no further
+        message = (
+            f"a tool call's arguments string is not JSON this service reads (nested deeper than {MAX_JSON_DEPTH} "
+            "levels, or a number of more than 4300 digits)"
+        )
+        raise FieldError([*loc, "trajectory"], message) from None
     if len(calls) > limits.max_calls:
         message = f"trajectory has {len(calls)} calls; the limit is {limits.max_calls} (ENVFARM_MAX_CALLS)"
         raise FieldError([*loc, "trajectory"], message)
+    for i, call in enumerate(calls):
+        # The body was checked where it entered; arguments sent as a JSON string (OpenAI) are read only now.
+        problem = find_problem(call.arguments, MAX_JSON_DEPTH - 4)
+        if problem is not None:
+            where = ".".join(["arguments", *(f"[{p}]" if isinstance(p, int) else p for p in problem.loc)])
+            message = f"call {i} ({brief(call.tool)}): {where.replace('.[', '[')}: {problem.msg}"
+            raise FieldError([*loc, "trajectory"], message)
     return env, scenario, calls
 
 
@@ -120,7 +134,8 @@ def scoring_router(
     @router.post("/v1/score", response_model=ScoreResponse)
     async def score_one(body: ScoreRequest) -> ScoreResponse:
         """Replay a trajectory on a fresh episode of the scenario and score the final state."""
-        return await score_request(envs, body, limits, runner)
+        with metrics.SCORING.track_inprogress():
+            return await score_request(envs, body, limits, runner)
 
     @router.post("/v1/score/batch", response_model=BatchResponse)
     async def score_batch(body: BatchRequest) -> BatchResponse:
@@ -133,13 +148,18 @@ def scoring_router(
             score(env, scenario, replay(env, scenario, calls, item.seed), runner)
             for (env, scenario, calls), item in zip(prepared, body.items, strict=True)
         )
-        return BatchResponse(results=list(await asyncio.gather(*runs)))
+        metrics.SCORING.inc(len(prepared))
+        try:
+            return BatchResponse(results=list(await asyncio.gather(*runs)))
+        finally:
+            metrics.SCORING.dec(len(prepared))
 
     @router.post("/v1/episodes/{episode_id}/score", response_model=ScoreResponse)
     async def score_episode(episode_id: str) -> ScoreResponse:
         """Score the live state of an episode (the calls made so far are listed, not replayed)."""
         env, scenario, done = await live.outcome(episode_id)
-        return await score(env, scenario, done, runner, kind="live")
+        with metrics.SCORING.track_inprogress():
+            return await score(env, scenario, done, runner, kind="live")
 
     return router
 
@@ -233,6 +253,15 @@ class NoFarm:
         raise Conflict("this validator was started without --farm, so it cannot read live episodes")
 
 
+def _detail(answer: httpx.Response) -> str | None:
+    """The ``detail`` of a farm's error answer, if it has one."""
+    try:
+        detail = answer.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    return detail if isinstance(detail, str) else None
+
+
 class RemoteFarm:
     """Live episodes of a farm at ``url``, read over its control API."""
 
@@ -246,20 +275,23 @@ class RemoteFarm:
         try:
             info = await self.client.get(path)
             if info.status_code == 404:
-                raise NotFound(info.json().get("detail", f"episode {episode_id!r} not found"))
+                raise NotFound(_detail(info) or f"episode {brief(episode_id)} not found")
             info.raise_for_status()
             state = await self.client.get(f"{path}/state")
             state.raise_for_status()
+            meta, final = info.json(), state.json()["state"]
+            env_id, scenario_id, log = meta["env"], meta["scenario"], meta.get("log", [])
+            results = [ToolResult.from_dict(r) for r in log]
         except (httpx.HTTPError, httpx.InvalidURL) as e:
-            raise UpstreamFailed(f"could not read episode {episode_id!r} from the farm: {e}") from None
-        meta = info.json()
-        env = self.envs.get(meta["env"])
-        if env is None or meta["scenario"] not in env.scenarios:
-            raise Conflict(f"the farm's episode is of {meta['env']}/{meta['scenario']}, unknown here")
-        scenario = env.scenarios[meta["scenario"]]
-        final = state.json()["state"]
+            raise UpstreamFailed(f"could not read episode {brief(episode_id)} from the farm: {e}") from None
+        except (ValueError, LookupError, TypeError, AttributeError) as e:
+            message = f"the farm's answer about episode {brief(episode_id)} is not a farm's ({type(e).__name__})"
+            raise UpstreamFailed(message) from None
+        env = self.envs.get(env_id) if isinstance(env_id, str) else None
+        if env is None or not isinstance(scenario_id, str) or scenario_id not in env.scenarios:
+            raise Conflict(f"the farm's episode is of {brief(env_id)}/{brief(scenario_id)}, unknown here")
+        scenario = env.scenarios[scenario_id]
         initial = env.initial_view(scenario.id)
-        results = [ToolResult.from_dict(r) for r in meta.get("log", [])]
         done = Replay(results, initial, final, state_hash(final), diff(initial, final, env.keys()), env.keys())
         return env, scenario, done
 

@@ -96,7 +96,13 @@ def validator(
     service = scoring_service(max_calls, max_batch, sandbox_workers)
     logs.configure(log_level, "text")
     err.print(f"envfarm validator on http://{host}:{port}" + (f", reading live episodes from {farm}" if farm else ""))
-    uvicorn.run(create_validator_app(catalog, farm, settings, service), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_validator_app(catalog, farm, settings, service),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,  # finish scores in flight; the rest get 503 + Retry-After
+    )
 
 
 @app.command()
@@ -156,7 +162,7 @@ def stdio(
 ) -> None:
     """Serve one episode over stdio, for desktop MCP clients; the task is printed on stderr."""
     from envfarm.core.episodes import Episode
-    from envfarm.serve.mcp_server import serve_stdio
+    from envfarm.serve.stdio import serve_stdio
 
     environment = load([env])[env]
     scenario_id = scenario or sorted(environment.scenarios)[0]

@@ -1,16 +1,17 @@
 """The farm as one ASGI app: the control API (FastAPI) and every episode's MCP endpoint.
 
 HTTP mapping only: what a route does is the :class:`~envfarm.serve.farm.Farm`'s.
-Routes are listed in docs/api.md. Errors are always JSON ``{"detail": ...}``
-(:mod:`envfarm.serve.errors`): 404 for an unknown environment, scenario or
-episode (saying why), 409 for an id already live, 422 for a body that does not
-validate (FastAPI names the field), 503 with Retry-After when full; never a 500
-for bad input.
+Routes are listed in docs/api.md. Errors are always JSON (:mod:`envfarm.serve.errors`):
+``{"detail": ...}`` on the control API, with 404 for an unknown environment, scenario
+or episode (saying why), 409 for an id already live, 422 for a body that does not
+validate (naming the field, never echoing it), 503 with Retry-After when full; a
+JSON-RPC error carrying the request's id on an MCP endpoint. Never a 500 for bad input.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -18,17 +19,19 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from envfarm import __version__
 from envfarm.core.environments import Environment
-from envfarm.core.episodes import EPISODE_ID_PATTERN, Episode, EpisodeNotFound
+from envfarm.core.episodes import EPISODE_ID_PATTERN, Episode
+from envfarm.core.errors import NotFound
 from envfarm.core.state import state_hash
 from envfarm.serve import metrics
-from envfarm.serve.errors import install_error_handlers, jsonrpc_error
+from envfarm.serve.errors import install_error_handlers, jsonrpc_code, jsonrpc_error, reason, refuse
 from envfarm.serve.farm import Farm
+from envfarm.serve.inputs import request_id
 from envfarm.serve.mcp_server import build_server, current_episode, session_manager
-from envfarm.serve.security import guard
+from envfarm.serve.security import REQUEST_BODY, guard
 from envfarm.serve.settings import FarmSettings
 
 
@@ -54,30 +57,116 @@ class EpisodeCreated(BaseModel):
     task: str
 
 
+NO_EVENT_STREAM = (
+    "this MCP endpoint takes POST only: the farm sends no server-initiated messages, so it offers no "
+    "event stream to GET, and it keeps no session to DELETE (each request is served on its own)"
+)
+
+
 class McpEndpoint:
-    """``/episodes/{episode_id}/mcp``: bind the episode, then let the SDK serve the request."""
+    """``/episodes/{episode_id}/mcp``: bind the episode, then let the SDK serve the request.
+
+    POST only: every other method is ``405`` with ``Allow: POST``, as the Streamable HTTP
+    transport allows a server that offers no SSE stream (a GET would open one that never
+    sends and never ends). Every error answered here, by the SDK included, is a JSON-RPC
+    error carrying the request's id when it could be read (:class:`JsonRpcErrors`).
+    """
 
     def __init__(self, farm: Farm, manager: Any) -> None:
         self.farm = farm
         self.manager = manager
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        episode_id = scope["path_params"]["episode_id"]
-        try:
-            episode = self.farm.episodes.get(episode_id)
-        except EpisodeNotFound as e:
-            response = Response(
-                content=jsonrpc_error(str(e)),
-                status_code=404,
-                media_type="application/json",
-            )
-            await response(scope, receive, send)
+        if scope["method"] != "POST":
+            await refuse(scope, send, 405, NO_EVENT_STREAM, [(b"allow", b"POST")])
             return
+        first = await receive()  # the body in one piece: the guard's BodyLimit has read it already
+        body = first.get("body", b"") if first["type"] == "http.request" else b""
+        scope[REQUEST_BODY] = body
+        try:
+            episode = self.farm.episode(scope["path_params"]["episode_id"])
+        except NotFound as e:
+            await refuse(scope, send, 404, str(e), request_id=request_id(body))
+            return
+        replayed = False
+
+        async def receive_again() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
         token = current_episode.set(episode)
         try:
-            await self.manager.handle_request(scope, receive, send)
+            await self.manager.handle_request(scope, receive_again, JsonRpcErrors(send, body))
         finally:
             current_episode.reset(token)
+
+
+# What the SDK answers as plain text or with no body, in words that say what to do.
+_SDK_WORDS = {
+    "Invalid Content-Type header": "Unsupported Media Type: send Content-Type: application/json",
+    "Request body too large": "the request body is over the limit (ENVFARM_MAX_BODY_BYTES)",
+}
+_STATUS_WORDS = {
+    405: NO_EVENT_STREAM,
+    406: "Not Acceptable: send Accept: application/json (the farm answers JSON)",
+}
+
+
+class JsonRpcErrors:
+    """The SDK's ``send``, made to answer every error (status 400 and up) as a JSON-RPC error with the request's id.
+
+    The MCP SDK answers some refusals as plain text or with an empty body (a wrong
+    Content-Type, a missing Accept, an oversized body), and answers JSON-RPC errors
+    with ``"id": null`` when its transport did not read the id. Successful answers pass
+    through untouched; an error's body is held until complete and rewritten.
+    """
+
+    def __init__(self, send: Send, body: bytes) -> None:
+        self.send = send
+        self.body = body
+        self.start: Message | None = None
+        self.passing = False
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if message["status"] < 400:
+                self.passing = True
+                await self.send(message)
+            else:
+                self.start = message
+            return
+        if self.passing or self.start is None or message["type"] != "http.response.body":
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        status = self.start["status"]
+        body = self.rewrite(status, b"".join(self.chunks))
+        kept = [(k, v) for k, v in self.start["headers"] if k.lower() not in (b"content-type", b"content-length")]
+        headers = [*kept, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+    def rewrite(self, status: int, raw: bytes) -> bytes:
+        try:
+            data = json.loads(raw) if raw else None
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            if data.get("id") is None:
+                data["id"] = request_id(self.body)
+            message = data["error"].get("message")
+            if isinstance(message, str) and message.startswith("Validation error:"):  # pydantic's, quoting input
+                data["error"]["message"] = "Invalid Request: the body is not one JSON-RPC 2.0 request or notification"
+            return json.dumps({"jsonrpc": "2.0", **data}, separators=(",", ":")).encode()
+        text = raw.decode("utf-8", "replace").strip()
+        message = _SDK_WORDS.get(text) or _STATUS_WORDS.get(status) or text[:200] or reason(status)
+        return jsonrpc_error(message, request_id(self.body), jsonrpc_code(status)).encode()
 
 
 Extension = Callable[[FastAPI, Farm], AbstractAsyncContextManager[Any]]
@@ -210,8 +299,7 @@ def create_app(
     api.router.routes.append(
         Route(
             "/episodes/{episode_id}/mcp",
-            endpoint=McpEndpoint(farm, manager),
-            methods=["GET", "POST", "DELETE"],
+            endpoint=McpEndpoint(farm, manager),  # every method: it answers 405 itself, as JSON-RPC
         )
     )
     running.extend(extend(api, farm) for extend in extensions)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 
 from envfarm.core.environments import Environment
-from envfarm.core.episodes import Episode, EpisodeStore
+from envfarm.core.episodes import EPISODE_ID_PATTERN, Episode, EpisodeStore
 from envfarm.core.errors import NotFound, Unavailable
 from envfarm.core.scenarios import Scenario
 from envfarm.serve import metrics
+from envfarm.serve.inputs import brief
 from envfarm.serve.settings import FarmSettings
 
 log = logging.getLogger("envfarm.farm")
@@ -38,17 +40,19 @@ class Farm:
     def env(self, env_id: str) -> Environment:
         env = self.envs.get(env_id)
         if env is None:
-            raise NotFound(f"no environment {env_id!r}; this farm serves {sorted(self.envs)}")
+            raise NotFound(f"no environment {brief(env_id)}; this farm serves {sorted(self.envs)}")
         return env
 
     def scenario(self, env: Environment, scenario_id: str) -> Scenario:
         scenario = env.scenarios.get(scenario_id)
         if scenario is None:
-            raise NotFound(f"no scenario {scenario_id!r} in {env.id!r}; see /v1/envs/{env.id}/scenarios")
+            raise NotFound(f"no scenario {brief(scenario_id)} in {env.id!r}; see /v1/envs/{env.id}/scenarios")
         return scenario
 
     def episode(self, episode_id: str) -> Episode:
         """A live episode, marked as in use; :class:`~envfarm.core.episodes.EpisodeNotFound` says why not."""
+        if not re.fullmatch(EPISODE_ID_PATTERN, episode_id):  # never an episode's id: say so, quoting it briefly
+            raise NotFound(f"episode {brief(episode_id)} not found: episode ids match {EPISODE_ID_PATTERN}")
         episode = self.episodes.get(episode_id)
         episode.touch()
         return episode

@@ -4,7 +4,7 @@ One low-level ``mcp.server.lowlevel.Server`` serves every environment. Which
 episode a request acts on is set per request by the transport, in the
 ``current_episode`` context variable: the HTTP app sets it from the
 ``/episodes/{episode_id}/mcp`` path before handing the request to the SDK, and
-the stdio runner sets it once for its single episode. The handlers read it,
+the stdio runner (:mod:`envfarm.serve.stdio`) sets it once for its single episode. The handlers read it,
 list that episode's tools and call them through the episode's runtime.
 """
 
@@ -111,13 +111,3 @@ def session_manager(server: Server[Any], max_body_bytes: int) -> StreamableHTTPS
         security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=max_body_bytes,
     )
-
-
-async def serve_stdio(episode: Episode) -> None:
-    """Serve one episode over stdin/stdout until the client closes the pipe."""
-    from mcp.server.stdio import stdio_server
-
-    server = build_server()
-    current_episode.set(episode)
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())

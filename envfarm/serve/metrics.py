@@ -40,6 +40,12 @@ SCORES = Counter(
     registry=REGISTRY,
 )
 
+SCORING = Gauge(
+    "envfarm_scoring",
+    "Trajectories and live episodes being scored now (replaying, or running or waiting for the check sandbox).",
+    registry=REGISTRY,
+)
+
 
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type."""

@@ -38,13 +38,13 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from envfarm import __version__
 from envfarm.core.episodes import new_episode_id
-from envfarm.serve.errors import jsonrpc_error
+from envfarm.serve.errors import MCP_PATH, error_body, install_error_handlers
+from envfarm.serve.inputs import brief, request_id
 from envfarm.serve.security import guard
 from envfarm.serve.settings import FarmSettings
 
@@ -55,7 +55,7 @@ VNODES = 160
 
 POOLS = 8  # connection pools to the workers (see Router.start)
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_MCP_PATH = re.compile(r"^/episodes/(?P<id>[^/]+)/mcp$")
+_MCP_PATH = MCP_PATH
 _EPISODE_PATH = re.compile(r"^/v1/episodes/(?P<id>[^/]+)(?:/.*)?$")
 
 # Headers that describe one connection, not the message (RFC 9110 7.6.1), and those recomputed here.
@@ -277,28 +277,30 @@ class Router:
         ] + [(b"content-length", str(len(body)).encode()), (b"x-envfarm-worker", worker.url.encode())]
         return response
 
-    async def to_owner(self, request: Request, episode_id: str, mcp: bool) -> Response:
+    async def to_owner(self, request: Request, episode_id: str) -> Response:
         """Forward a request about one episode to the worker that holds it; 502 naming it if it is unreachable.
 
         Errors are answered here, not raised: this runs outside FastAPI (see :func:`create_router_app`).
+        On an MCP endpoint they are JSON-RPC errors carrying the request's id.
         """
         worker = self.owner(episode_id)
         headers = {"x-envfarm-worker": worker.url}
+        body = await request.body()  # within the limit: the guard's BodyLimit has read it already
         try:
-            answer = await self.send(request, worker, await self.body(request, mcp))
+            answer = await self.send(request, worker, body)
         except HTTPException as e:
-            return JSONResponse({"detail": e.detail}, e.status_code, headers=headers)
+            status, message = e.status_code, str(e.detail)
         except httpx.TransportError as e:
-            message = lost(episode_id, worker, e)
-            if mcp:
-                return Response(jsonrpc_error(message), 502, headers=headers, media_type="application/json")
-            return JSONResponse({"detail": message}, 502, headers=headers)
-        return self.reply(answer, worker)
+            status, message = 502, lost(episode_id, worker, e)
+        else:
+            return self.reply(answer, worker)
+        content = error_body(request.url.path, status, message, request_id(body))
+        return Response(content, status, headers=headers, media_type="application/json")
 
     async def to_any(self, request: Request, body: bytes | None = None) -> Response:
         """A stateless request: to the next worker in turn, healthy ones first, past any that cannot be reached."""
         if body is None:
-            body = await self.body(request, mcp=False)
+            body = await request.body()
         failures = []
         for worker in self.rotation():
             try:
@@ -319,18 +321,6 @@ class Router:
         turn = [self.workers[u] for u in urls[start:] + urls[:start]]
         return [w for w in turn if w.healthy is not False] + [w for w in turn if w.healthy is False]
 
-    async def body(self, request: Request, mcp: bool) -> bytes:
-        """The request body, refused past the farm's limit (``/v1`` bodies are limited by the guard already)."""
-        if not mcp:
-            return await request.body()
-        limit, size, chunks = self.settings.max_body_bytes, 0, []
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"request body is over the limit of {limit} bytes (ENVFARM_MAX_BODY_BYTES)")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def open_episode(self, request: Request) -> Response:
         """``POST /v1/episodes``: fix the id first (the caller's or a fresh one), then send it to the id's worker.
 
@@ -341,7 +331,7 @@ class Router:
         body = await request.body()
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # the guard refuses deep nesting first; never a 500 for it
             data = None
         chosen = data.get("episode_id") if isinstance(data, dict) else None
         if not isinstance(data, dict) or not isinstance(chosen, str | None):
@@ -353,7 +343,7 @@ class Router:
                 answer = await self.send(request, worker, body)
             except httpx.TransportError as e:
                 message = (
-                    f"cannot open episode {episode_id!r}: its id belongs to worker {worker.url}, which is "
+                    f"cannot open episode {brief(episode_id)}: its id belongs to worker {worker.url}, which is "
                     f"unreachable ({_reason(e)}); ids never move to another worker, so choose another id, "
                     "or leave episode_id out and the router picks one on a worker that answers"
                 )
@@ -455,7 +445,7 @@ def _reason(error: BaseException) -> str:
 def lost(episode_id: str, worker: Worker, error: BaseException) -> str:
     """Why an episode cannot be served: its worker is unreachable, and episodes never move."""
     return (
-        f"episode {episode_id!r} is held by worker {worker.url}, which is unreachable ({_reason(error)}); "
+        f"episode {brief(episode_id)} is held by worker {worker.url}, which is unreachable ({_reason(error)}); "
         "episodes never move to another worker, so this one is unavailable until that worker answers again "
         "(a restarted worker has lost its episodes)"
     )
@@ -484,9 +474,15 @@ def create_router_app(
 
     # No docs of its own: /docs and /openapi.json go through to a worker, whose API this is.
     api = FastAPI(
-        title="envfarm router", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="envfarm router",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     api.state.router = router
+    install_error_handlers(api)
 
     @api.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -532,7 +528,7 @@ def create_router_app(
             found = _MCP_PATH.match(scope["path"]) or _EPISODE_PATH.match(scope["path"])
             if found:
                 request = Request(scope, receive)
-                response = await router.to_owner(request, found["id"], mcp=found.re is _MCP_PATH)
+                response = await router.to_owner(request, found["id"])
                 await response(scope, receive, send)
                 return
         await api(scope, receive, send)

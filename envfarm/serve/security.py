@@ -1,19 +1,35 @@
-"""Who may talk to the farm: Host/Origin allow-lists against DNS rebinding, and an optional bearer token.
+"""What every request passes before an app sees it: who may talk, how big a body may be, what JSON it may hold.
 
-Both guard the whole app, the control API and every MCP endpoint alike, so
-there is one place that decides. A browser page on another origin that
-resolves its own name to 127.0.0.1 sends that name as Host (refused, 421) or
-its origin as Origin (refused, 403).
+:func:`guard` wraps each app envfarm serves (farm, validator, router) in the same
+layers, outermost first, so there is one place that decides for the control API
+and every MCP endpoint alike:
+
+- :class:`Abandoned`: a request the server gives up on before answering it (cancelled
+  when the shutdown's grace period ends) is answered ``503`` + ``Retry-After``, not a
+  bare 500;
+- :class:`AccessGuard`: Host/Origin allow-lists against DNS rebinding (a browser page
+  on another origin that resolves its own name to 127.0.0.1 sends that name as Host,
+  refused 421, or its origin as Origin, refused 403), and an optional bearer token (401);
+- :class:`BodyLimit`: bodies over ``ENVFARM_MAX_BODY_BYTES`` are refused (413);
+- :class:`JsonInput`: JSON bodies holding lone surrogates, NaN or Infinity, or nesting
+  past :data:`~envfarm.serve.inputs.MAX_JSON_DEPTH` are refused naming the place (422).
+
+Every refusal is JSON in the path's shape (:func:`envfarm.serve.errors.refuse`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from envfarm.serve.errors import RETRY_AFTER_SECONDS, refuse, refuse_input
+from envfarm.serve.inputs import MAX_JSON_DEPTH, Inspected, brief, inspect_body, is_json, request_id
 from envfarm.serve.settings import FarmSettings
+
+REQUEST_BODY = "envfarm.request_body"
+"""Scope key where an MCP endpoint leaves the body it serves, so an answer made outside it can carry its id."""
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -59,21 +75,23 @@ class AccessGuard:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "")
         if not _host_allowed(host, self.allowed_hosts):
-            await _refuse(
+            await refuse(
+                scope,
                 send,
                 421,
-                f"Host {host!r} is not allowed (DNS rebinding protection); "
+                f"Host {brief(host)} is not allowed (DNS rebinding protection); "
                 f"allowed: {', '.join(self.allowed_hosts)}; add one with --allow-host",
             )
             return
         origin = headers.get("origin")
         if origin and not _origin_allowed(origin, self.allowed_hosts):
-            await _refuse(send, 403, f"Origin {origin!r} is not allowed (DNS rebinding protection)")
+            await refuse(scope, send, 403, f"Origin {brief(origin)} is not allowed (DNS rebinding protection)")
             return
         if self.token and scope["path"] not in self.open_paths:
             given = headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                await _refuse(
+                await refuse(
+                    scope,
                     send,
                     401,
                     "missing or wrong bearer token (Authorization: Bearer ...)",
@@ -83,34 +101,26 @@ class AccessGuard:
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"detail": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
-    await send({"type": "http.response.body", "body": body})
-
-
 class BodyLimit:
-    """ASGI middleware: answer 413 saying the limit when a request body under ``prefixes`` exceeds it.
+    """ASGI middleware: answer 413 saying the limit when a request body exceeds it (any path, MCP too).
 
     Counts the bytes as they arrive, so a body sent without Content-Length is
-    cut off too, before it is held in memory whole.
+    cut off too, before it is held in memory whole. The body is passed on in one piece.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, prefixes: tuple[str, ...], setting: str) -> None:
+    def __init__(self, app: ASGIApp, limit: int, setting: str = "ENVFARM_MAX_BODY_BYTES") -> None:
         self.app = app
         self.limit = limit
-        self.prefixes = prefixes
         self.setting = setting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes) or scope["path"].endswith("/mcp"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         message = f"request body is over the limit of {self.limit} bytes ({self.setting})"
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _refuse(send, 413, message)
+            await refuse(scope, send, 413, message)
             return
         chunks: list[bytes] = []
         size = 0
@@ -121,7 +131,7 @@ class BodyLimit:
             chunks.append(event.get("body", b""))
             size += len(chunks[-1])
             if size > self.limit:
-                await _refuse(send, 413, message)
+                await refuse(scope, send, 413, message)
                 return
             if not event.get("more_body", False):
                 break
@@ -138,11 +148,78 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def guard(app: ASGIApp, settings: FarmSettings) -> ASGIApp:
-    """Wrap an app in the access checks and the control API's body-size limit.
+class JsonInput:
+    """ASGI middleware: refuse a JSON body holding what :func:`envfarm.serve.inputs.find_problem` finds, naming where.
 
-    MCP endpoints are limited by the MCP SDK itself, with the same number.
+    Sits inside :class:`BodyLimit`, which has read the body whole: it arrives here in one
+    message and is passed on unchanged. Bodies that are not JSON are left to the app.
     """
-    limited = BodyLimit(app, settings.max_body_bytes, ("/v1/",), "ENVFARM_MAX_BODY_BYTES")
+
+    def __init__(self, app: ASGIApp, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_json(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        first = await receive()
+        if first["type"] != "http.request" or not first.get("body") or first.get("more_body", False):
+            verdict = Inspected(None)  # no body (or a stream, which BodyLimit never passes on)
+        else:
+            verdict = inspect_body(first["body"], self.max_depth)
+        if verdict.problem is not None:
+            await refuse_input(scope, send, verdict.problem, request_id(first["body"], verdict.parsed))
+            return
+        replayed = False
+
+        async def receive_again() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        await self.app(scope, receive_again, send)
+
+
+class Abandoned:
+    """ASGI middleware: a request cancelled before it was answered gets ``503`` + ``Retry-After``.
+
+    The server cancels the requests still running when the shutdown's grace period ends
+    (scores still queued for the sandbox, a slow worker behind the router); uvicorn would
+    answer each with a bare 500. The answer here says to retry, in the path's shape. A
+    request whose answer had already started is left to end as it does.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            message = "the server is shutting down and stopped this request before it was done; send it again"
+            retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+            body = scope.get(REQUEST_BODY)
+            await refuse(scope, send, 503, message, retry, request_id(body) if body else None)
+
+
+def guard(app: ASGIApp, settings: FarmSettings) -> ASGIApp:
+    """Wrap an app in the layers every request passes (see the module docstring), outermost first."""
+    checked = JsonInput(app)
+    limited = BodyLimit(checked, settings.max_body_bytes)
     allowed = default_allowed_hosts(settings.host) + [h.lower() for h in settings.allowed_hosts]
-    return AccessGuard(limited, allowed_hosts=allowed, token=settings.token)
+    return Abandoned(AccessGuard(limited, allowed_hosts=allowed, token=settings.token))

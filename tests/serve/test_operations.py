@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from conftest import FarmProcess, start_farm, stop_farm
+from conftest import FIXTURE_ENVS, REPO, FarmProcess, free_port, start_farm, stop_farm, wait_until_healthy
 from mcp import Client
 
 pytestmark = pytest.mark.anyio
@@ -90,6 +98,113 @@ def test_sigterm_shuts_down_gracefully() -> None:
     out = farm.process.stdout.read().decode() if farm.process.stdout else ""
     assert "ended 1 live episode(s) at shutdown" in out and "Application shutdown complete" in out
     assert "Traceback" not in out
+
+
+SLOW_CHECK = "import time\ndef check(initial, final):\n    time.sleep(1.5)\n    return True"
+
+
+@pytest.fixture
+def slow_env(tmp_path: Path) -> Path:
+    """A copy of the notes fixture whose scenario has a check that takes its time, so scores queue in the sandbox."""
+    root = tmp_path / "envs"
+    shutil.copytree(FIXTURE_ENVS / "notes", root / "notes", ignore=shutil.ignore_patterns("__pycache__"))
+    path = root / "notes" / "scenarios" / "file-two.json"
+    scenario = json.loads(path.read_text())
+    scenario["checks"].append({"id": "slow", "description": "takes its time", "code": SLOW_CHECK})
+    path.write_text(json.dumps(scenario))
+    subprocess.run(
+        [sys.executable, "-m", "envfarm.cli", "manifest", "notes", "--write"],
+        env={**os.environ, "ENVFARM_ENV_PATH": str(root)},
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
+    return root
+
+
+def score_then_sigterm(server: FarmProcess, count: int) -> list[Any]:
+    """Send ``count`` scores at once, wait until the server holds them all (``envfarm_scoring``), SIGTERM it.
+
+    Returns each request's answer (an httpx.Response) or the exception it ended with.
+    """
+    body = {"env": "notes", "scenario": "file-two", "trajectory": []}
+    answers: list[Any] = [None] * count
+
+    def post(i: int) -> None:
+        try:
+            answers[i] = httpx.post(f"{server.url}/v1/score", json=body, timeout=120)
+        except httpx.HTTPError as e:
+            answers[i] = e
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    while metric(server, "envfarm_scoring ") < count:  # every score is in: running or queued for the sandbox
+        time.sleep(0.05)
+    server.process.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join()
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    return answers
+
+
+def assert_scored_or_told_to_retry(answers: list[Any], log: str) -> None:
+    """Each queued score got its score, or 503 + Retry-After saying why: no 500, no dropped connection."""
+    for answer in answers:
+        assert isinstance(answer, httpx.Response), f"no answer: {answer!r}"
+        assert answer.status_code in (200, 503), answer.text
+        if answer.status_code == 200:
+            assert answer.json()["checks"][-1] == {
+                "id": "slow",
+                "description": "takes its time",
+                "passed": True,
+                "error": None,
+                "preserve": False,
+            }
+        else:
+            assert answer.headers["retry-after"] == "5"
+            assert "shutting down" in answer.json()["detail"]
+    statuses = {a.status_code for a in answers}
+    assert statuses == {200, 503}, statuses  # some finished within the grace period; the queue's tail did not
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_sigterm_answers_every_queued_score_with_its_score_or_503(slow_env: Path) -> None:
+    """`envfarm serve` waits 10 s for requests in flight; scores still queued for the sandbox then are told to retry."""
+    farm = start_farm(
+        "notes", "--sandbox-workers", "1", "--log-level", "warning", env={"ENVFARM_ENV_PATH": str(slow_env)}
+    )
+    answers = score_then_sigterm(farm, 16)  # one sandbox worker, 1.5 s each: far more than the grace period
+    log = farm.process.stdout.read().decode() if farm.process.stdout else ""
+    assert_scored_or_told_to_retry(answers, log)
+
+
+VALIDATOR = """
+import sys, uvicorn
+from envfarm.core.environments import load_catalog
+from envfarm.serve.settings import FarmSettings
+from envfarm.validators.service import ScoringService, create_validator_app
+port = int(sys.argv[1])
+app = create_validator_app(load_catalog(["notes"]), None, FarmSettings(port=port), ScoringService(workers=1))
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=3)
+"""
+
+
+def test_the_validator_answers_queued_scores_at_shutdown_with_503_too(slow_env: Path) -> None:
+    """The validator app under uvicorn with a grace period (as a deployment would run it): the same answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", VALIDATOR, str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ENVFARM_ENV_PATH": str(slow_env)},
+    )
+    validator = FarmProcess(f"http://127.0.0.1:{port}", process)
+    wait_until_healthy(process, validator.url, "validator")
+    answers = score_then_sigterm(validator, 8)
+    log = process.stdout.read().decode() if process.stdout else ""
+    assert_scored_or_told_to_retry(answers, log)
 
 
 def test_json_logs_carry_the_episode_id() -> None:

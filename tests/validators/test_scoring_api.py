@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FarmProcess, start_farm, stop_farm
+from conftest import FIXTURE_ENVS, REPO, FarmProcess, start_farm, stop_farm
 from mcp import Client
 from test_trajectories import anthropic, envscaler, openai, plain
 
@@ -192,3 +197,128 @@ def test_a_different_but_valid_added_row_is_not_collateral(farm: FarmProcess) ->
     calls[1]["arguments"]["body"] = "9:00 daily"
     result = score(farm, "notes", "file-two", calls)
     assert result["success"] is True and result["collateral"] == []
+
+
+# -- input a score cannot give back: refused where it enters, naming the place (farm and validator alike) ----
+
+
+@pytest.fixture(scope="module")
+def validator() -> Any:
+    running = start_farm("notes", command="validator")
+    yield running
+    stop_farm(running)
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"x": 1}
+    for _ in range(depth - 1):
+        value = {"x": value}
+    return value
+
+
+def openai_call(arguments: str) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "tool_calls": [{"function": {"name": "list_notes", "arguments": arguments}}]}]
+
+
+SCORE = {"env": "notes", "scenario": "file-two"}
+SURROGATE_ARGS = (
+    b'{"env": "notes", "scenario": "file-two", '
+    b'"trajectory": [{"tool": "list_notes", "arguments": {"folder": "\\ud800"}}]}'
+)
+
+
+@pytest.mark.parametrize("where", ["farm", "validator"])
+@pytest.mark.parametrize(
+    ("path", "body", "loc", "says"),
+    [
+        (
+            "/v1/score",
+            json.dumps({**SCORE, "trajectory": [{"tool": "list_notes", "arguments": nested(300)}]}).encode(),
+            ["body", "trajectory", 0, "arguments", *["x"] * 61],
+            "nested deeper than 64 levels",
+        ),
+        (
+            "/v1/score",
+            SURROGATE_ARGS,
+            ["body", "trajectory", 0, "arguments", "folder"],
+            "lone UTF-16 surrogate (\\ud800)",
+        ),
+        (
+            "/v1/score/batch",
+            b'{"items": [{"env": "notes", "scenario": "file-two", "trajectory": []}, ' + SURROGATE_ARGS + b"]}",
+            ["body", "items", 1, "trajectory", 0, "arguments", "folder"],
+            "lone UTF-16 surrogate",
+        ),
+        (
+            "/v1/score",
+            json.dumps({**SCORE, "trajectory": openai_call('{"folder": "\\ud800"}')}).encode(),
+            ["body", "trajectory"],
+            "call 0 ('list_notes'): arguments.folder: a string that holds a lone UTF-16 surrogate",
+        ),
+        (
+            "/v1/score",
+            json.dumps({**SCORE, "trajectory": openai_call('{"folder": NaN}')}).encode(),
+            ["body", "trajectory"],
+            "call 0 ('list_notes'): arguments.folder: not a finite number",
+        ),
+        (
+            "/v1/score",
+            json.dumps({**SCORE, "trajectory": openai_call(json.dumps(nested(80)))}).encode(),
+            ["body", "trajectory"],
+            "nested deeper than 60 levels",
+        ),
+        (
+            "/v1/score",
+            json.dumps({**SCORE, "trajectory": openai_call("[" * 100_000 + "]" * 100_000)}).encode(),
+            ["body", "trajectory"],
+            "arguments string is not JSON this service reads",
+        ),
+    ],
+)
+def test_arguments_a_score_cannot_carry_back_are_422_naming_where(
+    farm: FarmProcess, validator: FarmProcess, where: str, path: str, body: bytes, loc: list[Any], says: str
+) -> None:
+    """Arguments nested 300 deep, lone surrogates, NaN (in the body or in an OpenAI arguments string): never a 500."""
+    server = farm if where == "farm" else validator
+    with server.client() as c:
+        r = c.post(path, content=body, headers={"content-type": "application/json"})
+        assert c.get("/healthz").status_code == 200
+    assert r.status_code == 422, r.text[:500]
+    (error,) = r.json()["detail"]
+    assert error["loc"] == loc and says in error["msg"], error
+    assert set(error) == {"loc", "msg", "type"}
+
+
+def test_a_valid_surrogate_pair_is_text_and_scores(farm: FarmProcess) -> None:
+    """An emoji escaped as a surrogate pair (what json.dumps writes by default) is valid text, not refused."""
+    body = (
+        b'{"env": "notes", "scenario": "file-two", "trajectory": '
+        b'[{"tool": "add_note", "arguments": {"folder": "work", "title": "\\ud83d\\ude00"}}]}'
+    )
+    with farm.client() as c:
+        r = c.post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["calls"][0]["result"]["title"] == "\U0001f600"
+
+
+def test_a_check_error_no_encoder_takes_is_answered_escaped(tmp_path: Path) -> None:
+    """A check's error is text from untrusted code: one holding a lone surrogate is escaped, not a 500."""
+    root = tmp_path / "envs"
+    shutil.copytree(FIXTURE_ENVS / "notes", root / "notes", ignore=shutil.ignore_patterns("__pycache__"))
+    path = root / "notes" / "scenarios" / "file-two.json"
+    scenario = json.loads(path.read_text())
+    code = "def check(initial, final):\n    raise ValueError(chr(0xD800) + 'x' * 5000)"
+    scenario["checks"].append({"id": "odd", "description": "raises what no encoder takes", "code": code})
+    path.write_text(json.dumps(scenario))
+    env = {**os.environ, "ENVFARM_ENV_PATH": str(root)}
+    manifest = [sys.executable, "-m", "envfarm.cli", "manifest", "notes", "--write"]
+    subprocess.run(manifest, env=env, check=True, capture_output=True, cwd=REPO)
+    farm = start_farm("notes", env={"ENVFARM_ENV_PATH": str(root)})
+    try:
+        with farm.client() as c:
+            r = c.post("/v1/score", json={"env": "notes", "scenario": "file-two", "trajectory": []})
+    finally:
+        stop_farm(farm)
+    assert r.status_code == 200, r.text[:300]
+    odd = r.json()["checks"][-1]
+    assert odd["passed"] is False and odd["error"].startswith("raised ValueError: \\ud800xxx")
+    assert len(odd["error"]) < 2100
