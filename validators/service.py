@@ -23,7 +23,7 @@ from envfarm import __version__
 from envfarm.core.environments import Environment
 from envfarm.core.episodes import ToolResult
 from envfarm.core.errors import Conflict, NotFound
-from envfarm.core.scenarios import Call, Scenario
+from envfarm.core.scenarios import Scenario
 from envfarm.core.state import diff, state_hash
 from envfarm.serve import metrics
 from envfarm.serve.app import Extension
@@ -35,7 +35,7 @@ from envfarm.serve.settings import FarmSettings
 from envfarm.validators.replay import Replay, outcome, replay
 from envfarm.validators.sandbox import SandboxLimits, SandboxPool
 from envfarm.validators.scoring import CheckRunner, ScoreResponse, score
-from envfarm.validators.trajectories import TrajectoryError, parse_trajectory
+from envfarm.validators.trajectories import Trajectory, TrajectoryError, read_trajectory
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,18 @@ class ScoreRequest(BaseModel):
     seed: int | None = Field(None, description="seed for the tools' randomness; the scenario's own if left out")
 
 
+class LiveScoreRequest(BaseModel):
+    """What scoring a live episode may add: the conversation, which the farm does not see (``said`` checks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any]] | None = Field(
+        None,
+        description="the conversation, oldest first, as {role, content}; only the agent's (assistant) words count",
+        max_length=10_000,
+    )
+
+
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,8 +90,9 @@ class LiveEpisodes(Protocol):
 
 def prepare(
     envs: dict[str, Environment], request: ScoreRequest, limits: ScoringLimits, loc: list[str | int]
-) -> tuple[Environment, Scenario, list[Call]]:
-    """Resolve a request's env and scenario and read its trajectory.
+) -> tuple[Environment, Scenario, Trajectory]:
+    """Resolve a request's env and scenario and read its trajectory (its calls, and its messages for
+    ``said`` checks).
 
     Raises :class:`~envfarm.core.errors.NotFound` (an unknown env or scenario) or
     :class:`~envfarm.serve.errors.FieldError` (a bad trajectory), naming where in the request.
@@ -91,7 +104,7 @@ def prepare(
     if scenario is None:
         raise NotFound(f"{_at([*loc, 'scenario'])}no scenario {brief(request.scenario)} in {env.id!r}")
     try:
-        calls = parse_trajectory(request.trajectory)
+        trajectory = read_trajectory(request.trajectory)
     except TrajectoryError as e:
         raise FieldError([*loc, "trajectory"], str(e)) from None
     except (ValueError, RecursionError):  # a call's arguments string (OpenAI) that json reads no further
@@ -100,6 +113,7 @@ def prepare(
             "levels, or a number of more than 4300 digits)"
         )
         raise FieldError([*loc, "trajectory"], message) from None
+    calls = trajectory.calls
     if len(calls) > limits.max_calls:
         message = f"trajectory has {len(calls)} calls; the limit is {limits.max_calls} (ENVFARM_MAX_CALLS)"
         raise FieldError([*loc, "trajectory"], message)
@@ -110,7 +124,7 @@ def prepare(
             where = ".".join(["arguments", *(f"[{p}]" if isinstance(p, int) else p for p in problem.loc)])
             message = f"call {i} ({brief(call.tool)}): {where.replace('.[', '[')}: {problem.msg}"
             raise FieldError([*loc, "trajectory"], message)
-    return env, scenario, calls
+    return env, scenario, trajectory
 
 
 async def score_request(
@@ -121,8 +135,9 @@ async def score_request(
     loc: list[str | int] | None = None,
 ) -> ScoreResponse:
     """Replay the request's trajectory on a fresh episode and score it."""
-    env, scenario, calls = prepare(envs, request, limits, loc or [])
-    return await score(env, scenario, replay(env, scenario, calls, request.seed), runner)
+    env, scenario, trajectory = prepare(envs, request, limits, loc or [])
+    done = replay(env, scenario, trajectory.calls, request.seed)
+    return await score(env, scenario, done, runner, messages=trajectory.messages)
 
 
 def scoring_router(
@@ -145,8 +160,10 @@ def scoring_router(
             raise FieldError(["items"], message)
         prepared = [prepare(envs, item, limits, ["items", i]) for i, item in enumerate(body.items)]
         runs = (
-            score(env, scenario, replay(env, scenario, calls, item.seed), runner)
-            for (env, scenario, calls), item in zip(prepared, body.items, strict=True)
+            score(
+                env, scenario, replay(env, scenario, trajectory.calls, item.seed), runner, messages=trajectory.messages
+            )
+            for (env, scenario, trajectory), item in zip(prepared, body.items, strict=True)
         )
         metrics.SCORING.inc(len(prepared))
         try:
@@ -155,11 +172,13 @@ def scoring_router(
             metrics.SCORING.dec(len(prepared))
 
     @router.post("/v1/episodes/{episode_id}/score", response_model=ScoreResponse)
-    async def score_episode(episode_id: str) -> ScoreResponse:
-        """Score the live state of an episode (the calls made so far are listed, not replayed)."""
+    async def score_episode(episode_id: str, body: LiveScoreRequest | None = None) -> ScoreResponse:
+        """Score the live state of an episode (the calls made so far are listed, not replayed); send the
+        conversation's messages for ``said`` checks."""
         env, scenario, done = await live.outcome(episode_id)
+        messages = body.messages if body is not None else None
         with metrics.SCORING.track_inprogress():
-            return await score(env, scenario, done, runner, kind="live")
+            return await score(env, scenario, done, runner, kind="live", messages=messages)
 
     return router
 

@@ -115,10 +115,6 @@ def test_the_user_is_told_the_task_and_user_section_and_nothing_else(
     assert line["score"]["checks"][0] == {"id": "dentist-filed", "passed": True, "error": None}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /v1/episodes/{id}/score does not read the messages the run sends yet (validators/service.py)",
-)
 def test_a_said_check_passes_when_the_agent_said_it(
     conversation: tuple[dict[str, Any], list[dict[str, Any]]],
 ) -> None:
