@@ -3,17 +3,25 @@
 A scenario passes when:
 
 1. every check is false on the initial state, or is a preservation check (true on
-   the initial state, and it must stay true);
-2. the oracle runs without an error result and every check is true after it;
+   the initial state, and it must stay true); an ``oracle_state`` check is true there
+   exactly when the oracle changes nothing (the task's right outcome is no change);
+2. the oracle runs without an error result (but for the calls it marks ``refused``, which
+   must be refused) and every check is true after it;
 3. every row the oracle changes is verified: with that row's change undone (and
    everything else the oracle did kept) at least one check fails. So the oracle
    touches nothing the task does not need, and the checks see all it does;
 4. every mutated oracle is caught: with one mutation step dropped, or one argument
-   of one mutation step changed to another valid value, at least one check fails.
+   of one mutation step changed to another valid value, at least one check fails. A
+   step the oracle makes knowing it is refused is not mutated, and a mutant that leaves
+   exactly the oracle's final state is the same outcome by another path (it is not
+   counted): so an oracle that changes nothing has no mutants, as it has no changes.
 
 The gate's numbers are returned (and written into the scenario by ``envfarm check
 --write``) so anyone can see how strongly a scenario is verified. Checks run in the
-sandbox like every other check.
+sandbox like every other check. The oracle and its mutants are replayed through a
+:class:`~envfarm.validators.replay.Replayer`: in this process for a loaded
+``Environment``, or wherever the caller's replayer runs the code (the generator's is a
+contained worker process).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,10 +37,11 @@ from typing import Any
 from envfarm.core.environments import Environment
 from envfarm.core.scenarios import Call, Scenario
 from envfarm.core.state import StateView, row_key
-from envfarm.validators.replay import Replay, replay
+from envfarm.validators.replay import InProcess, Replay, Replayer, ToolShape
 from envfarm.validators.scoring import CheckRunner, judge
 
 MAX_ALTERNATIVES = 2  # other values tried per argument of each mutation step
+MUTANTS_AT_ONCE = 16  # mutated oracles replayed, then judged together (their checks run in parallel)
 
 
 @dataclass
@@ -48,47 +58,72 @@ class GateReport:
         return not self.reasons
 
 
-async def gate_scenario(env: Environment, scenario: Scenario, runner: CheckRunner) -> GateReport:
-    """Run the four tests of the gate on one scenario."""
-    report = GateReport(env.id, scenario.id)
+async def gate_scenario(env: Environment | Replayer, scenario: Scenario, runner: CheckRunner) -> GateReport:
+    """Run the four tests of the gate on one scenario (``env``: a loaded environment, replayed in this
+    process, or any :class:`~envfarm.validators.replay.Replayer`)."""
+    replayer: Replayer = InProcess(env) if isinstance(env, Environment) else env
+    report = GateReport(replayer.id, scenario.id)
     # `said` checks judge what the agent tells the user: the oracle says nothing, so the gate cannot judge them.
     judged = scenario.model_copy(update={"checks": [c for c in scenario.checks if c.kind != "said"]})
     checks = judged.checks
     preserve = {c.id for c in checks if c.preserve}
 
-    async def failing(initial: StateView, final: StateView) -> list[str]:
+    done = await replayer.replay(scenario, scenario.oracle)
+    initial = done.initial
+    loaded = env if isinstance(env, Environment) else None
+
+    async def failing(initial: StateView, final: StateView, final_hash: str | None = None) -> list[str]:
         """Ids of the checks that do not pass (an error counts as not passing)."""
-        outcomes = await judge(env, judged, initial, final, runner)
+        outcomes = await judge(
+            loaded, judged, initial, final, runner, final_hash=final_hash, oracle_hash=done.final_state_hash
+        )
         return [o.id for o in outcomes if not o.passed]
 
-    done = replay(env, scenario, scenario.oracle)
-    initial = done.initial
-    start = {o.id: o for o in await judge(env, judged, initial, initial, runner)}
+    start = {o.id: o for o in await judge(loaded, judged, initial, initial, runner, oracle_hash=done.final_state_hash)}
     for check in checks:
         outcome = start[check.id]
         if outcome.error:
             report.reasons.append(f"check {check.id!r} fails to run: {outcome.error}")
+        elif check.kind == "oracle_state":  # true at the start exactly when the oracle changes nothing
+            if check.preserve and done.changes:
+                report.reasons.append(f"check {check.id!r} is marked preserve, but the oracle changes the state")
         elif check.preserve and not outcome.passed:
             report.reasons.append(f"preservation check {check.id!r} is false on the initial state")
         elif not check.preserve and outcome.passed:
             report.reasons.append(f"check {check.id!r} is already true on the initial state")
 
-    errors = [(i, r) for i, r in enumerate(done.results) if not r.ok]
+    refused = {i for i, call in enumerate(scenario.oracle) if getattr(call, "refused", False)}
+    errors = [(i, r) for i, r in enumerate(done.results) if not r.ok and i not in refused]
     for i, result in errors:
         report.reasons.append(f"oracle step {i} ({result.tool}) returns an error: {result.error}")
+    for i in sorted(refused):
+        if done.results[i].ok:
+            report.reasons.append(f"oracle step {i} ({done.results[i].tool}) is marked refused, but it succeeds")
     after = await failing(initial, done.final)
     for check_id in after:
         report.reasons.append(f"check {check_id!r} is false after the oracle")
 
     reverts = list(_reverted_finals(done))
-    revert_failures = await asyncio.gather(*(failing(initial, final) for _, final in reverts))
+    state_checked = [c.id for c in checks if c.kind == "oracle_state"]
+    if state_checked:  # a change undone is a state other than the oracle's: the oracle_state check fails on it
+        revert_failures = [state_checked for _ in reverts]
+    else:
+        revert_failures = await asyncio.gather(*(failing(initial, final) for _, final in reverts))
     for (what, _), failed in zip(reverts, revert_failures, strict=True):
         if not failed:
             report.reasons.append(f"the oracle's change to {what} is verified by no check (undoing it passes them all)")
 
-    mutants = list(_mutants(env, scenario, initial))
-    mutant_finals = [replay(env, scenario, calls).final for _, calls in mutants]
-    mutant_failures = await asyncio.gather(*(failing(initial, final) for final in mutant_finals))
+    mutants = []
+    mutant_failures: list[list[str]] = []
+    candidates = _mutants(replayer.tools, scenario, initial)
+    for at in range(0, len(candidates), MUTANTS_AT_ONCE):  # a few final states in memory at a time
+        judging = []
+        for what, calls in candidates[at : at + MUTANTS_AT_ONCE]:
+            mutant = await replayer.replay(scenario, calls)
+            if mutant.final_state_hash != done.final_state_hash:  # else: the oracle's outcome by another path
+                mutants.append((what, calls))
+                judging.append(failing(initial, mutant.final, mutant.final_state_hash))
+        mutant_failures += await asyncio.gather(*judging)
     for (what, _), failed in zip(mutants, mutant_failures, strict=True):
         if not failed:
             report.reasons.append(f"{what} still passes every check")
@@ -134,15 +169,15 @@ def _copy_table(view: StateView, table: str) -> StateView:
     return {**view, table: [dict(r) for r in view[table]]}
 
 
-def _mutants(env: Environment, scenario: Scenario, initial: StateView) -> list[tuple[str, list[Call]]]:
+def _mutants(tools: Mapping[str, ToolShape], scenario: Scenario, initial: StateView) -> list[tuple[str, list[Call]]]:
     """Oracles with one mutation step dropped, or one argument of one mutation step changed."""
     oracle = scenario.oracle
     out: list[tuple[str, list[Call]]] = []
     for i, call in enumerate(oracle):
-        spec = env.tools.get(call.tool)
-        if spec is None or spec.kind != "mutation":
+        spec = tools.get(call.tool)
+        if spec is None or spec.kind != "mutation" or getattr(call, "refused", False):
             continue
-        out.append((f"the oracle without step {i} ({call.tool})", oracle[:i] + oracle[i + 1 :]))
+        out.append((f"the oracle without step {i} ({call.tool})", [*oracle[:i], *oracle[i + 1 :]]))
         properties = spec.input_schema.get("properties", {})
         for name, value in call.arguments.items():
             for other in alternatives(name, value, properties.get(name, {}), initial)[:MAX_ALTERNATIVES]:

@@ -7,13 +7,16 @@ final state and ``final_state_hash``.
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from envfarm.core.environments import Environment
 from envfarm.core.episodes import Episode, ToolResult
 from envfarm.core.scenarios import Call, Scenario
-from envfarm.core.state import StateView, canonical_json, diff, row_key, state_hash
+from envfarm.core.state import StateView, canonical_json, canonical_view, diff, row_key, state_hash
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Replay:
         return {(t, row_key(r, self.keys[t])) for t, change in self.changes.items() for r in change["removed"]}
 
 
-def replay(env: Environment, scenario: Scenario, calls: list[Call], seed: int | None = None) -> Replay:
+def replay(env: Environment, scenario: Scenario, calls: Sequence[Call], seed: int | None = None) -> Replay:
     """Apply ``calls`` in order to a fresh episode of ``scenario``."""
     episode = Episode(env, scenario, f"replay-{scenario.id}", seed)
     try:
@@ -42,19 +45,153 @@ def replay(env: Environment, scenario: Scenario, calls: list[Call], seed: int | 
         episode.close()
 
 
+class ToolShape(Protocol):
+    """What the quality gate reads of a tool: its kind and its arguments' JSON Schema."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def input_schema(self) -> dict[str, Any]: ...
+
+
+class Replayer(Protocol):
+    """Runs calls on fresh episodes of an environment's scenarios: what the quality gate needs.
+
+    :class:`InProcess` replays in this process (the farm and ``envfarm check``, over bundled or
+    published environments); the generator replays its candidates' code in a contained worker
+    process instead (``envfarm.generator.contained``), through this same interface.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tools(self) -> Mapping[str, ToolShape]: ...
+
+    async def replay(self, scenario: Scenario, calls: Sequence[Call], seed: int | None = None) -> Replay: ...
+
+
+class InProcess:
+    """A :class:`Replayer` over an environment loaded in this process (:func:`replay`, unchanged)."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    @property
+    def id(self) -> str:
+        return self.env.id
+
+    @property
+    def tools(self) -> Mapping[str, ToolShape]:
+        return self.env.tools
+
+    async def replay(self, scenario: Scenario, calls: Sequence[Call], seed: int | None = None) -> Replay:
+        return replay(self.env, scenario, calls, seed)
+
+
 def outcome(episode: Episode) -> Replay:
-    """The episode's calls so far, its initial and current state, and what changed."""
-    final = episode.view()
+    """The episode's calls so far, its initial and current state, and what changed.
+
+    On a large state (``REUSE_FROM_BYTES`` and up: tau2-bench's airline has 26,000 rows) the tables
+    the calls left as they were are taken from the scenario's initial view rather than read again
+    (:func:`_unchanged_tables`), and the hash reuses their canonical JSON: a trajectory touches a few
+    tables, and reading and hashing all of them would cost most of its scoring (half the time for
+    the airline, two thirds for retail). The view and hash are the same as read afresh.
+    """
     initial = episode.initial_view()
     keys = episode.env.keys()
+    data = episode.serialize()
+    unchanged = _unchanged_tables(episode.env.snapshot(episode.scenario.id), data, keys)
+    if unchanged is None:
+        final = episode.view()
+        final_hash = state_hash(final)
+    else:
+        scratch = sqlite3.connect(":memory:")
+        try:
+            scratch.deserialize(data)
+            final = canonical_view(scratch, {t: k for t, k in keys.items() if t not in unchanged})
+        finally:
+            scratch.close()
+        final |= {t: initial[t] for t in unchanged}
+        final_hash = _hash(final, unchanged)
     return Replay(
         results=list(episode.log),
         initial=initial,
         final=final,
-        final_state_hash=state_hash(final),
+        final_state_hash=final_hash,
         changes=diff(initial, final, keys),
         keys=keys,
     )
+
+
+REUSE_FROM_BYTES = 512 * 1024
+"""States smaller than this are read whole: comparing pages costs more than reading a small database."""
+_CACHED = 500  # snapshots whose page map is kept (and 20 tables each whose JSON is)
+_page_maps: dict[int, tuple[bytes, dict[str, list[int]]]] = {}
+_table_json: dict[int, tuple[list[dict[str, Any]], str]] = {}
+
+
+def _pages(data: bytes, keep: bool) -> dict[str, list[int]] | None:
+    """The pages of each table's b-tree in a database image (None when SQLite has no dbstat table)."""
+    found = _page_maps.get(id(data)) if keep else None
+    if found is not None and found[0] is data:
+        return found[1]
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(data)
+        rows = db.execute("SELECT name, pageno FROM dbstat ORDER BY name, pageno").fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    pages: dict[str, list[int]] = {}
+    for name, page in rows:
+        pages.setdefault(name, []).append(page)
+    if keep:  # the snapshot's map, once (keeping the bytes keeps their id from being reused)
+        if len(_page_maps) >= _CACHED:  # run-time scenarios (the generator's) come and go
+            _page_maps.clear()
+        _page_maps[id(data)] = (data, pages)
+    return pages
+
+
+def _unchanged_tables(snapshot: bytes, data: bytes, keys: Mapping[str, list[str]]) -> set[str] | None:
+    """Tables whose every page is the snapshot's, byte for byte (so their rows are the snapshot's)."""
+    if len(snapshot) < REUSE_FROM_BYTES or len(data) < 100:
+        return None
+    before, after = _pages(snapshot, keep=True), _pages(data, keep=False)
+    if before is None or after is None:
+        return None
+    size = int.from_bytes(data[16:18], "big") or 65536  # the page size, from the database header
+    old, new = memoryview(snapshot), memoryview(data)
+    same = set()
+    for table in keys:
+        pages = after.get(table)
+        if pages is None or pages != before.get(table):
+            continue
+        if all(old[(p - 1) * size : p * size] == new[(p - 1) * size : p * size] for p in pages):
+            same.add(table)
+    return same
+
+
+def _hash(view: StateView, initial_tables: set[str]) -> str:
+    """:func:`state_hash` of the view (the sha256 of its canonical JSON, a table at a time), the JSON of
+    the tables that are the initial view's own lists computed once and kept."""
+    digest = hashlib.sha256(b"{")
+    for i, table in enumerate(sorted(view)):
+        rows = view[table]
+        cached = _table_json.get(id(rows)) if table in initial_tables else None
+        if cached is not None and cached[0] is rows:
+            text = cached[1]
+        else:
+            text = canonical_json(rows)
+            if table in initial_tables:  # keeping the rows keeps their id from being reused
+                if len(_table_json) >= _CACHED * 20:
+                    _table_json.clear()
+                _table_json[id(rows)] = (rows, text)
+        digest.update(("," if i else "").encode() + canonical_json(table).encode() + b":" + text.encode())
+    digest.update(b"}")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

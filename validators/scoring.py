@@ -17,6 +17,7 @@ from envfarm.core.environments import Environment
 from envfarm.core.scenarios import Scenario
 from envfarm.core.state import StateView, state_hash
 from envfarm.serve import metrics
+from envfarm.serve.inputs import tidy
 from envfarm.validators.checks import CheckOutcome
 from envfarm.validators.replay import Replay, collateral, oracle_footprint
 
@@ -64,25 +65,31 @@ def said(text: str, messages: Messages) -> bool:
 
 
 async def judge(
-    env: Environment,
+    env: Environment | None,
     scenario: Scenario,
     initial: StateView,
     final: StateView,
     runner: CheckRunner,
     messages: Messages | None = None,
     final_hash: str | None = None,
+    oracle_hash: str | None = None,
 ) -> list[CheckOutcome]:
     """Every check of the scenario on these states (and messages), in the scenario's order.
 
     Code checks run as one sandbox job; ``oracle_state`` compares the final state with the
-    oracle's (``final_hash`` saves hashing ``final`` again); ``said`` reads the messages.
+    oracle's (``final_hash`` saves hashing ``final`` again; ``oracle_hash``, when the caller has
+    replayed the oracle already, saves replaying it here: the gate passes it, and then ``env`` may
+    be None, as for the generator's candidates, whose code never runs in this process); ``said``
+    reads the messages.
     """
     code = [(c.id, c.code) for c in scenario.checks if c.kind == "state" and c.code is not None]
     ran = {o.id: o for o in await runner.run_checks(code, initial, final)} if code else {}
     outcomes = []
     for check in scenario.checks:
         if check.kind == "oracle_state":
-            expected = oracle_footprint(env, scenario).final_state_hash
+            if oracle_hash is None and env is None:
+                raise ValueError("judging an oracle_state check needs the environment or the oracle's final state hash")
+            expected = oracle_hash if oracle_hash is not None else oracle_footprint(env, scenario).final_state_hash
             outcomes.append(CheckOutcome(check.id, (final_hash or state_hash(final)) == expected))
         elif check.kind == "said":
             outcomes.append(CheckOutcome(check.id, said(check.text or "", messages or [])))
@@ -102,7 +109,10 @@ async def score(
     """Judge a replayed (``kind="replay"``) or live (``"live"``) episode against the scenario's checks."""
     outcomes = await judge(env, scenario, done.initial, done.final, runner, messages, done.final_state_hash)
     checks = [
-        CheckResult(id=c.id, description=c.description, passed=o.passed, error=o.error, preserve=c.preserve)
+        # A check's error is text from untrusted check code: escaped (a lone surrogate cannot be encoded) and bounded.
+        CheckResult(
+            id=c.id, description=c.description, passed=o.passed, error=o.error and tidy(o.error), preserve=c.preserve
+        )
         for c, o in zip(scenario.checks, outcomes, strict=True)
     ]
     passed = sum(c.passed for c in checks)

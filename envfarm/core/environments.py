@@ -1,6 +1,7 @@
 """Environment packages: loading, validating and describing ``servers/<env>/``.
 
-A package holds ``__init__.py`` (``TITLE``, ``DESCRIPTION``, ``RULES``),
+A package holds ``__init__.py`` (``TITLE``, ``DESCRIPTION``, ``RULES``, optionally
+``ERROR_FORMAT``),
 ``models.py`` (SQLModel tables on a ``Base`` with its own registry),
 ``tools.py`` (functions marked with ``@tool``), ``scenarios/*.json``,
 ``states/*.json`` (initial states shared by scenarios) and ``manifest.json``,
@@ -20,6 +21,7 @@ import os
 import pkgutil
 import re
 import sqlite3
+import string
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,9 @@ from envfarm.core.tools import ToolSpec, collect_tools
 SERVERS_PACKAGE = "envfarm.servers"
 MANIFEST_FILE = "manifest.json"
 ENV_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DEFAULT_ERROR_FORMAT = "{tool}: {message}"
+"""How a refused call reads to the agent; a package's ``ERROR_FORMAT`` may word it as a benchmark it was
+imported from does (tau2-bench's ``Error: {message}``), so its agents see the same text."""
 
 
 class PackageError(EnvfarmError):
@@ -62,7 +67,8 @@ class Environment:
     metadata: Any
     path: Path
     version: str
-    _states: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict, repr=False)
+    error_format: str = DEFAULT_ERROR_FORMAT
+    _states: dict[str, StateFile] = field(default_factory=dict, repr=False)
     _snapshots: dict[str, bytes] = field(default_factory=dict, repr=False)
     _initial_views: dict[str, StateView] = field(default_factory=dict, repr=False)
     _keys: dict[str, list[str]] | None = field(default=None, repr=False)
@@ -105,7 +111,7 @@ class Environment:
         """The rows a scenario starts from (its inline state or a shared state file)."""
         if isinstance(scenario.state, dict):
             return scenario.state
-        return self._states[scenario.state]
+        return self._states[scenario.state].rows()
 
     def _state_key(self, scenario_id: str) -> str:
         """Scenarios starting from the same state file share its snapshot and view (clock and
@@ -119,9 +125,28 @@ class Environment:
         data = self._snapshots.get(key)
         if data is None:
             scenario = self.scenarios[scenario_id]
-            data = build_database(self.metadata, self.models, self.initial_rows(scenario), f"scenario {scenario_id!r}")
+            if isinstance(scenario.state, str):
+                data = self._state_image(scenario.state, scenario_id)
+            else:
+                data = build_database(self.metadata, self.models, scenario.state, f"scenario {scenario_id!r}")
             self._snapshots[key] = data
+
         return data
+
+    def _state_image(self, name: str, scenario_id: str) -> bytes:
+        """The database of a state file: built and validated once per content (in this process, and in
+        the image cache on disk when there is one), so a package loaded again does not build it again."""
+        state = self._states[name]
+        built = _BUILT.get((self.metadata, state.digest))
+        if built is None:
+            built = _read_image(self.metadata, state.digest)
+        if built is None:
+            built = build_database(self.metadata, self.models, state.rows(), f"scenario {scenario_id!r}")
+            _write_image(self.metadata, state.digest, built)
+        if len(_BUILT) >= 256:  # packages made and dropped at run time (the generator's)
+            _BUILT.clear()
+        _BUILT[(self.metadata, state.digest)] = built
+        return built
 
     def initial_view(self, scenario_id: str) -> StateView:
         """The scenario's initial canonical state view, built once (treat it as read-only)."""
@@ -135,6 +160,95 @@ class Environment:
             finally:
                 db.close()
         return view
+
+
+@dataclass
+class StateFile:
+    """A file of ``states/``: where it is, the sha256 of its bytes, and its rows while loading needs them.
+
+    The rows are dropped once the package's snapshots are built (an imported state can be tens of
+    megabytes of Python objects); :meth:`rows` reads the file again if a scenario added later needs it.
+    """
+
+    path: Path
+    digest: str
+    parsed: dict[str, list[dict[str, Any]]] | None = None
+
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        if self.parsed is not None:
+            return self.parsed
+        data: dict[str, list[dict[str, Any]]] = json.loads(self.path.read_text(encoding="utf-8"))
+        return data
+
+
+_BUILT: dict[tuple[Any, str], bytes] = {}
+"""Databases built from state files in this process, by (the package's SQL metadata, the file's sha256): a
+package loaded again (tests, the generator) reuses the database it validated and built the first time."""
+
+
+# --- the image cache: a state file's database, built and validated once per content ----------------
+
+IMAGE_FORMAT = "envfarm-state-image-1"
+"""Part of every image's key: change it when build_database's result would change for the same rows."""
+
+
+def image_cache_dir() -> Path | None:
+    """Where built state databases are kept between processes: ``ENVFARM_CACHE_DIR`` (empty: nowhere),
+    else ``$XDG_CACHE_HOME/envfarm`` or ``~/.cache/envfarm``."""
+    configured = os.environ.get("ENVFARM_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) / "states" if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "envfarm" / "states"
+
+
+_schemas: dict[int, tuple[Any, str]] = {}
+
+
+def _image_path(metadata: Any, digest: str) -> Path | None:
+    """The cache file of the database built from a state file with this sha256 for this schema."""
+    folder = image_cache_dir()
+    if folder is None:
+        return None
+    found = _schemas.get(id(metadata))
+    if found is None or found[0] is not metadata:
+        from sqlalchemy.dialects import sqlite as dialect
+        from sqlalchemy.schema import CreateIndex, CreateTable
+
+        parts = []
+        for table in metadata.sorted_tables:
+            parts.append(str(CreateTable(table).compile(dialect=dialect.dialect())))
+            parts += [str(CreateIndex(i).compile(dialect=dialect.dialect())) for i in sorted(table.indexes, key=str)]
+        found = _schemas[id(metadata)] = (metadata, "\n".join(parts))
+    key = hashlib.sha256(f"{IMAGE_FORMAT}\0{digest}\0{found[1]}".encode()).hexdigest()
+    return folder / f"{key}.sqlite"
+
+
+def _read_image(metadata: Any, digest: str) -> bytes | None:
+    """A cached database, if one is there whole (its own sha256 heads the file)."""
+    path = _image_path(metadata, digest)
+    try:
+        data = path.read_bytes() if path is not None else b""
+    except OSError:
+        return None
+    check, image = data[:64], data[65:]
+    if len(data) < 65 or hashlib.sha256(image).hexdigest().encode() != check:
+        return None
+    return image
+
+
+def _write_image(metadata: Any, digest: str, image: bytes) -> None:
+    """Keep a freshly built (so validated) database for the next process; no cache is no error."""
+    path = _image_path(metadata, digest)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(hashlib.sha256(image).hexdigest().encode() + b"\n" + image)
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def discover() -> list[str]:
@@ -205,9 +319,12 @@ def load_environment(env_id: str, *, check_manifest: bool = True, require_scenar
         metadata=metadata,
         path=path,
         version=content_hash(path),
+        error_format=meta.get("ERROR_FORMAT", DEFAULT_ERROR_FORMAT),
     )
     _load_states(env, problems)
     _load_scenarios(env, problems, require_scenarios)
+    for state in env._states.values():
+        state.parsed = None  # built (or never used): the bytes of its database are all episodes need
     if check_manifest and not problems:
         _compare_manifest(env, problems)
     if problems:
@@ -223,10 +340,26 @@ def _package_info(package: ModuleType, problems: list[str]) -> dict[str, Any]:
             problems.append(f"__init__.py: {name} must be a non-empty {kind.__name__}")
         else:
             info[name] = value
+    error_format = getattr(package, "ERROR_FORMAT", None)
+    if error_format is not None:
+        if _format_fields(error_format) in ({"message"}, {"tool", "message"}):
+            info["ERROR_FORMAT"] = error_format
+        else:
+            problems.append("__init__.py: ERROR_FORMAT must be a string with {message} (and optionally {tool})")
     for rule_id, text in info.get("RULES", {}).items():
         if not re.match(r"^[a-z0-9-]+$", str(rule_id)) or not isinstance(text, str) or not text:
             problems.append(f"__init__.py: RULES[{rule_id!r}] needs a kebab-case id and a sentence")
     return info
+
+
+def _format_fields(value: Any) -> set[str] | None:
+    """The replacement fields of a format string (None when it is not one)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError:
+        return None
 
 
 def _import_part(env_id: str, part: str, problems: list[str]) -> ModuleType | None:
@@ -262,15 +395,23 @@ def _load_states(env: Environment, problems: list[str]) -> None:
     if not states_dir.is_dir():
         return
     for file in sorted(states_dir.glob("*.json")):
+        raw = file.read_bytes()
+        state = StateFile(file, hashlib.sha256(raw).hexdigest())
+        cached = _image_path(env.metadata, state.digest)
+        if (env.metadata, state.digest) in _BUILT or (cached is not None and cached.is_file()):
+            env._states[file.stem] = state  # validated and built from these very bytes already
+            continue
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            problems.append(f"states/{file.name}: not valid JSON (line {e.lineno}: {e.msg})")
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            where = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+            problems.append(f"states/{file.name}: not valid JSON ({where})")
             continue
         if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
             problems.append(f"states/{file.name}: must be an object of table name -> list of rows")
             continue
-        env._states[file.stem] = data
+        state.parsed = data
+        env._states[file.stem] = state
 
 
 def _load_scenarios(env: Environment, problems: list[str], required: bool) -> None:

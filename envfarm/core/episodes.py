@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from jsonschema.exceptions import best_match
@@ -145,15 +146,20 @@ class Episode:
         spec = self.env.tools.get(tool)
         if spec is None:
             known = ", ".join(self.env.tools)
-            return ToolResult(tool, False, error=f"unknown tool {tool!r} in {self.env.id!r}; tools are: {known}")
+            name = repr(tool) if len(tool) <= _QUOTED_CHARS else f"{tool[:_QUOTED_CHARS]!r}... ({len(tool)} long)"
+            return ToolResult(tool, False, error=f"unknown tool {name} in {self.env.id!r}; tools are: {known}")
         args = {} if arguments is None else arguments
         if not isinstance(args, dict):
             return ToolResult(tool, False, error=f"{tool}: arguments must be a JSON object, got {type(args).__name__}")
-        problems = sorted(spec.validator.iter_errors(args), key=lambda e: list(map(str, e.absolute_path)))
+        if _too_deep(args):
+            return ToolResult(tool, False, error=f"{tool}: invalid arguments: nested deeper than {MAX_DEPTH} levels")
+        # The first few problems only: a huge argument can have thousands, each costly to find.
+        found = islice(spec.validator.iter_errors(args), _PROBLEMS_LOOKED_AT)
+        problems = sorted(found, key=lambda e: list(map(str, e.absolute_path)))
         if problems:
             described = "; ".join(_describe(p) for p in problems[:3])
             return ToolResult(tool, False, error=f"{tool}: invalid arguments: {described}")
-        return self._execute(spec, args)
+        return self._execute(spec, _whole_numbers(spec.input_schema, args))
 
     def _execute(self, spec: ToolSpec, args: dict[str, Any]) -> ToolResult:
         """Run a tool on valid arguments inside a SAVEPOINT: any failure rolls the whole call back."""
@@ -162,8 +168,12 @@ class Episode:
         try:
             value = spec.func(self._ctx, **args)
         except ToolError as e:
-            self._rollback()
-            return ToolResult(tool, False, error=f"{tool}: {e.message}", rule=e.rule)
+            if e.keep_writes:  # an imported environment's tool that fails half-way, as its original does
+                self._db.execute("RELEASE tool_call")
+            else:
+                self._rollback()
+            error = self.env.error_format.format(tool=tool, message=e.message)
+            return ToolResult(tool, False, error=error, rule=e.rule)
         except sqlite3.IntegrityError as e:
             self._rollback()
             return ToolResult(tool, False, error=f"{tool}: refused by the database: {e}")
@@ -213,19 +223,76 @@ class Episode:
         self._db.close()
 
 
+MAX_DEPTH = 32
+"""How deeply arguments may nest: far past any tool's schema, far short of the interpreter's limits."""
+
+_PROBLEMS_LOOKED_AT = 10
+_QUOTED_CHARS = 60  # an argument quoted in a refusal is cut to this many characters
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests lists and objects deeper than :data:`MAX_DEPTH` (counted without recursion)."""
+    level: list[Any] = [value]
+    for _ in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _whole_numbers(schema: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments with JSON numbers like 1.0 given to integer parameters as ints.
+
+    JSON Schema counts 1.0 as an integer, so validation lets it through; a tool must still
+    receive the int its signature declares.
+    """
+    properties = schema.get("properties", {})
+    return {name: _as_declared(properties.get(name, {}), value) for name, value in args.items()}
+
+
+def _as_declared(schema: dict[str, Any], value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and _admits_integer(schema):
+        return int(value)
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_as_declared(schema["items"], v) for v in value]
+    return value
+
+
+def _admits_integer(schema: dict[str, Any]) -> bool:
+    """Whether the schema declares an integer (directly or as a branch), and not a float."""
+    types = [schema.get("type"), *(branch.get("type") for branch in schema.get("anyOf", []))]
+    return "integer" in types and "number" not in types
+
+
+def _shorten(text: str, error: Any) -> str:
+    """jsonschema's message with the argument it quotes cut short: a refusal never repeats a huge value."""
+    quoted = repr(error.instance)
+    if len(quoted) <= _QUOTED_CHARS:
+        return text
+    size = len(error.instance) if isinstance(error.instance, str | list | dict) else len(quoted)
+    return text.replace(quoted, f"{quoted[:_QUOTED_CHARS]}... ({size} long)")
+
+
 def _describe(error: Any) -> str:
     """A jsonschema error as 'argument 'x': problem'."""
     path = list(error.absolute_path)
     if error.validator == "required":
         return f"missing required argument: {error.message.split(' is a required')[0]}"
     if error.validator == "additionalProperties":
-        return f"unexpected argument(s): {error.message.split('(')[-1].rstrip(')')}"
-    if error.context:  # anyOf / oneOf (e.g. an optional date): say what the closest branch wanted
-        error = best_match(error.context)
+        return f"unexpected argument(s): {_shorten(error.message, error).split('(')[-1].rstrip(')')}"
+    if error.context:  # anyOf / oneOf (e.g. an optional date): say what the value's own branch wanted
+        branches = [c for c in error.context if not (c.validator == "type" and c.validator_value == "null")]
+        error = best_match(branches or error.context)
+    message = _shorten(error.message, error)
     if not path:
-        return error.message
-    where = "argument " + repr(path[0]) + "".join(f"[{p!r}]" for p in path[1:])
-    return f"{where}: {error.message}"
+        return message
+    where = str(path[0]) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[1:])
+    return f"argument '{where}': {message}"
 
 
 class EpisodeNotFound(NotFound):

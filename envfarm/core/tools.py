@@ -40,12 +40,17 @@ class ToolError(EnvfarmError):
 
     ``rule`` names the business rule (an id from the environment's rules) that
     refused the call, so scoring and logs can count violations per rule.
+
+    A failed call is rolled back whole. ``keep_writes=True`` keeps what the call wrote
+    before it failed: only for an environment imported from a benchmark whose own code
+    fails half-way without undoing its writes (``tau2_airline``), so scores match its own.
     """
 
-    def __init__(self, message: str, *, rule: str | None = None) -> None:
+    def __init__(self, message: str, *, rule: str | None = None, keep_writes: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.rule = rule
+        self.keep_writes = keep_writes
 
 
 @dataclass(frozen=True)
