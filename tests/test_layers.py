@@ -41,6 +41,8 @@ ALLOWED: dict[str, set[str]] = {
         "envfarm.serve",
         "envfarm.validators",
     },
+    # Farm nodes as Ray actors (the farm served in the actor's process) and rollouts spread over them.
+    "envfarm.ray": {"envfarm.core", "envfarm.serve", "envfarm.validators", "envfarm.agents", "envfarm.client"},
     "envfarm.cli": {"*"},
 }
 

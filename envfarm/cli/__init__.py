@@ -2,7 +2,7 @@
 
 One module per command group: :mod:`~envfarm.cli.catalog` (list, manifest, check,
 scenarios), :mod:`~envfarm.cli.serving` (serve, validator, router, stdio, compose),
-:mod:`~envfarm.cli.scoring` (score), :mod:`~envfarm.cli.agents` (run) and
+:mod:`~envfarm.cli.proxy` (proxy nginx), :mod:`~envfarm.cli.scoring` (score), :mod:`~envfarm.cli.agents` (run) and
 :mod:`~envfarm.cli.generate` (generate).
 Heavy imports (uvicorn, the validators, the generator) happen inside the commands,
 so ``envfarm --help`` and ``envfarm list`` stay quick.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from envfarm.cli import agents, catalog, runs, scoring, serving  # noqa: F401 - each registers its commands on `app`
+from envfarm.cli import agents, catalog, proxy, runs, scoring, serving  # noqa: F401 - each registers its commands on `app`
 from envfarm.cli.common import app
 from envfarm.cli.generate import generate_app
 

@@ -68,3 +68,15 @@ def scoring_service(max_calls: int, max_batch: int, workers: int | None) -> Scor
     from envfarm.validators.service import ScoringLimits, ScoringService
 
     return ScoringService(ScoringLimits(max_calls=max_calls, max_batch=max_batch), workers=workers)
+
+
+def checked_node(name: str) -> str:
+    """A node name (``--node``, ``ENVFARM_NODE``) if valid; else an error saying why, and exit status 2."""
+    from envfarm.core.errors import InvalidInput
+    from envfarm.core.nodes import check_node_name
+
+    try:
+        return check_node_name(name)
+    except InvalidInput as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None

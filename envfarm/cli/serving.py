@@ -20,6 +20,7 @@ from envfarm.cli.common import (
     Token,
     Workers,
     app,
+    checked_node,
     err,
     farm_settings,
     load,
@@ -47,6 +48,13 @@ def serve(
     idle_timeout: Annotated[
         float, typer.Option(envvar="ENVFARM_IDLE_TIMEOUT", help="Seconds unused before an episode is reaped.")
     ] = 3600.0,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENVFARM_NODE",
+            help="This worker's name (a DNS label, e.g. its pod's): its episode ids name it, so a proxy routes by id.",
+        ),
+    ] = None,
 ) -> None:
     """Serve environments: the control API and scoring at /v1, each episode's MCP endpoint at /episodes/{id}/mcp."""
     import uvicorn
@@ -54,13 +62,16 @@ def serve(
     from envfarm.serve.app import create_app
     from envfarm.validators.service import farm_extension
 
+    if node is not None:
+        node = checked_node(node)
     catalog = load(envs)
     settings = farm_settings(host, port, token, allow_host, max_body_bytes)
-    settings.max_episodes, settings.idle_timeout = max_episodes, idle_timeout
+    settings.max_episodes, settings.idle_timeout, settings.node = max_episodes, idle_timeout, node
     scoring = farm_extension(scoring_service(max_calls, max_batch, sandbox_workers))
     logs.configure(log_level, log_format)
     names = ", ".join(f"{e.id} ({len(e.scenarios)} scenarios)" for e in catalog.values())
-    err.print(f"envfarm serving {names} on http://{host}:{port} - open an episode with POST /v1/episodes")
+    on = f" as node {node}" if node else ""
+    err.print(f"envfarm serving {names} on http://{host}:{port}{on} - open an episode with POST /v1/episodes")
     uvicorn.run(
         create_app(catalog, settings, [scoring]),
         host=host,

@@ -2,8 +2,8 @@
 
 Errors say what went wrong in words a user can act on. Their kind says what a
 service answers: the HTTP edge (``envfarm.serve.app``) maps :class:`NotFound`
-to 404, :class:`Conflict` to 409, :class:`InvalidInput` to 422 and
-:class:`Unavailable` to 503 in one place; nothing below it knows about HTTP.
+to 404, :class:`Conflict` to 409, :class:`InvalidInput` to 422,
+:class:`Unavailable` to 503 and :class:`Misdirected` to 421 in one place; nothing below it knows about HTTP.
 """
 
 from __future__ import annotations
@@ -31,3 +31,7 @@ class Unavailable(EnvfarmError):
     def __init__(self, message: str, retry_after: float = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Misdirected(EnvfarmError):
+    """The request is about something another node holds (an episode whose id names that node): send it there."""

@@ -24,13 +24,14 @@ from starlette.types import Message, Receive, Scope, Send
 from envfarm import __version__
 from envfarm.core.environments import Environment
 from envfarm.core.episodes import EPISODE_ID_PATTERN, Episode
-from envfarm.core.errors import NotFound
+from envfarm.core.errors import Misdirected, NotFound
 from envfarm.core.state import state_hash
 from envfarm.serve import metrics
-from envfarm.serve.errors import install_error_handlers, jsonrpc_code, jsonrpc_error, reason, refuse
+from envfarm.serve.errors import install_error_handlers, jsonrpc_code, jsonrpc_error, reason, refuse, status_of
 from envfarm.serve.farm import Farm
 from envfarm.serve.inputs import request_id
 from envfarm.serve.mcp_server import build_server, current_episode, session_manager
+from envfarm.serve.openenv import openenv_extension
 from envfarm.serve.security import REQUEST_BODY, guard
 from envfarm.serve.settings import FarmSettings
 
@@ -85,8 +86,8 @@ class McpEndpoint:
         scope[REQUEST_BODY] = body
         try:
             episode = self.farm.episode(scope["path_params"]["episode_id"])
-        except NotFound as e:
-            await refuse(scope, send, 404, str(e), request_id=request_id(body))
+        except (NotFound, Misdirected) as e:  # gone (404), or another node's episode (421)
+            await refuse(scope, send, status_of(e), str(e), request_id=request_id(body))
             return
         replayed = False
 
@@ -212,6 +213,7 @@ def create_app(
             "version": __version__,
             "envs": sorted(farm.envs),
             "episodes": len(farm.episodes),
+            "node": settings.node,
         }
 
     @api.get("/metrics", tags=["ops"], response_class=Response)
@@ -302,6 +304,7 @@ def create_app(
             endpoint=McpEndpoint(farm, manager),  # every method: it answers 405 itself, as JSON-RPC
         )
     )
+    running.append(openenv_extension(api, farm))  # /openenv/{env}: OpenEnv's protocol (docs/openenv.md)
     running.extend(extend(api, farm) for extend in extensions)
     return guard(api, settings)
 

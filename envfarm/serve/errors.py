@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import Scope, Send
 
-from envfarm.core.errors import Conflict, EnvfarmError, InvalidInput, NotFound, Unavailable
+from envfarm.core.errors import Conflict, EnvfarmError, InvalidInput, Misdirected, NotFound, Unavailable
 from envfarm.serve.inputs import InputProblem, safe_key, tidy
 
 log = logging.getLogger("envfarm.errors")
@@ -69,6 +69,7 @@ STATUS: list[tuple[type[EnvfarmError], int]] = [
     (InvalidInput, 422),
     (Unavailable, 503),
     (UpstreamFailed, 502),
+    (Misdirected, 421),  # an episode of another node: the answer names it (envfarm.core.nodes)
 ]
 
 

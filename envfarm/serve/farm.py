@@ -15,9 +15,11 @@ import time
 
 from envfarm.core.environments import Environment
 from envfarm.core.episodes import EPISODE_ID_PATTERN, Episode, EpisodeStore
-from envfarm.core.errors import NotFound, Unavailable
+from envfarm.core.errors import Misdirected, NotFound, Unavailable
+from envfarm.core.nodes import misdirected, new_node_episode_id, node_of
 from envfarm.core.scenarios import Scenario
 from envfarm.serve import metrics
+from envfarm.serve.errors import FieldError
 from envfarm.serve.inputs import brief
 from envfarm.serve.settings import FarmSettings
 
@@ -53,12 +55,15 @@ class Farm:
         """A live episode, marked as in use; :class:`~envfarm.core.episodes.EpisodeNotFound` says why not."""
         if not re.fullmatch(EPISODE_ID_PATTERN, episode_id):  # never an episode's id: say so, quoting it briefly
             raise NotFound(f"episode {brief(episode_id)} not found: episode ids match {EPISODE_ID_PATTERN}")
+        self._on_this_node(episode_id)
         episode = self.episodes.get(episode_id)
         episode.touch()
         return episode
 
     def open(self, env_id: str, scenario_id: str | None, seed: int | None, episode_id: str | None = None) -> Episode:
         """Open an episode; ``episode_id`` is the caller's choice of id (a router's, so it can hash it first)."""
+        if self.settings.node is not None:  # a node's ids name it (envfarm.core.nodes): mint one, or check the caller's
+            episode_id = self._node_id(episode_id)
         env = self.env(env_id)
         if scenario_id is None:
             ids = sorted(env.scenarios)
@@ -76,6 +81,24 @@ class Farm:
         metrics.EPISODES_OPENED.labels(env.id).inc()
         metrics.LIVE_EPISODES.set(len(self.episodes))
         return episode
+
+    def _on_this_node(self, episode_id: str) -> None:
+        """Refuse (421) a request about an episode whose id names another node: it reached the wrong worker."""
+        if self.settings.node is not None and (why := misdirected(episode_id, self.settings.node)):
+            raise Misdirected(why)
+
+    def _node_id(self, episode_id: str | None) -> str:
+        """A fresh id naming this node, or the caller's id once it is seen to name this node."""
+        node = self.settings.node
+        assert node is not None
+        if episode_id is None:
+            return new_node_episode_id(node)
+        self._on_this_node(episode_id)
+        if node_of(episode_id) is None:
+            raise FieldError(
+                ["episode_id"], f"on node {node} an episode id must name the node: ep_{node}_ and then your own part"
+            )
+        return episode_id
 
     def end(self, episode_id: str, reason: str) -> None:
         self.episodes.delete(episode_id, reason)

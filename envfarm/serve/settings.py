@@ -19,3 +19,4 @@ class FarmSettings:
     max_body_bytes: int = 16 * 2**20
     max_episodes: int = 10_000  # past this, POST /v1/episodes answers 503 with Retry-After
     idle_timeout: float = 3600.0  # seconds without a call or request before an episode is reaped
+    node: str | None = None  # this worker's name: its episode ids carry it (envfarm.core.nodes)
