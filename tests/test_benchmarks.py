@@ -29,14 +29,19 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["| part |", "Episode.call", "| stdio |", "| http | envfarm | raw |", "| http | baseline | sdk |"],
     ),
     "bench_router.py": ([], ["| client | N | path |", "| raw | 2 | router |", "throughput ratio"]),
+    "bench_proxy.py": ([], ["| client | N | path |", "| raw | 2 | router |", "hop CPU ms/call", "| nodes | path |"]),
+    "bench_openenv.py": ([], ["| part | protocol | client |", "| steps | openenv | ws |", "throughput ratio"]),
     "bench_generate.py": ([], ["| stage | calls |", "environment (skeleton)", "every answer from the cache", "ratio:"]),
     "bench_rollout.py": ([], ["| in flight | episodes |", "episodes/s"]),
     "bench_agents.py": ([], ["| model | in flight |", "harness CPU ms/turn", "| bare client |", "loop's own share"]),
     "bench_memory.py": ([], ["per episode KB", "p50 vs 1 live", "Over HTTP"]),
     "bench_scoring.py": ([], ["| method |", "sandboxed (score_request", "in-process exec on deep copies", "ratio:"]),
+    "bench_score_profile.py": ([], ["| size | stage | ms per trajectory |", "sandbox round trip", "ratio:"]),
     "bench_catalog.py": (["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),
     "bench_sandbox.py": ([], ["| method |", "sandbox (2 workers", "in-process, deepcopy + exec", "ratio:"]),
     "bench_reset.py": ([], ["| method |", "deserialize + pragma", "rebuild: DDL + executemany", "ratio:"]),
+    # without --tau2 (CI has no tau2-bench): envfarm's side of the comparison alone, saying so
+    "bench_tau2.py": ([], ["| domain | measure | tau2-bench | envfarm |", "trajectories scored/s", "measured alone"]),
 }
 
 
