@@ -14,14 +14,12 @@ without undoing what it had done.
 
 from __future__ import annotations
 
-import ast
-import operator
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from envfarm.core.toolkit import calculate_text
 from envfarm.core.tools import ToolContext, ToolError, tool
 
 from . import tau2db
@@ -181,59 +179,6 @@ def _pay_for_update(ctx: ToolContext, user_id: str, payment_id: str, total_price
             "payment_methods", {"user_id": user_id, "id": payment_id}, {"amount": method["amount"] - total_price}
         )
     return None if total_price == 0 else {"payment_id": payment_id, "amount": _as_int(total_price)}
-
-
-# --- calculate (tau2's arithmetic, without eval) -------------------------------------------------
-
-_CALCULATOR_CHARACTERS = frozenset("0123456789+-*/(). ")
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_MAX_POWER_BITS = 1 << 20  # an integer power past this (~315,000 digits) is never a float again
-
-
-def calculate_text(expression: str) -> str:
-    """What tau2's ``calculate`` answers: Python's arithmetic on the expression, rounded to 2 places."""
-    if not all(c in _CALCULATOR_CHARACTERS for c in expression):
-        raise ToolError("Invalid characters in expression")
-    try:
-        tree = ast.parse(expression.lstrip(" \t"), "<string>", "eval")
-        return str(round(float(_evaluate(tree.body)), 2))
-    except (SyntaxError, ArithmeticError, TypeError, ValueError, RecursionError) as e:
-        raise ToolError(str(e)) from None
-
-
-def _huge_power(base: Any, exponent: Any) -> bool:
-    """An integer power too large to compute (tau2 would grind at it, then fail to make it a float)."""
-    if type(base) is not int or type(exponent) is not int or exponent <= 0:
-        return False
-    return exponent * max(abs(base).bit_length() - 1, 0) > _MAX_POWER_BITS
-
-
-def _evaluate(node: ast.AST) -> Any:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand))
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and _huge_power(left, right):
-            raise OverflowError("int too large to convert to float")
-        return _BINARY[type(node.op)](left, right)
-    if isinstance(node, ast.Tuple) and not node.elts:  # "()"
-        return ()
-    if isinstance(node, ast.Call):  # "(2)(3)": Python evaluates both, then cannot call a number
-        callee = _evaluate(node.func)
-        for arg in node.args:
-            _evaluate(arg.value if isinstance(arg, ast.Starred) else arg)
-        raise TypeError(f"'{type(callee).__name__}' object is not callable")
-    raise ValueError("invalid syntax")  # nothing else parses from these characters
 
 
 # --- tools -------------------------------------------------------------------------------------
