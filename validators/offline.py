@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -17,6 +18,9 @@ from envfarm.core.errors import EnvfarmError, InvalidInput
 from envfarm.validators.sandbox import SandboxPool
 from envfarm.validators.scoring import ScoreResponse
 from envfarm.validators.service import ScoreRequest, ScoringLimits, score_request
+
+IN_FLIGHT = 64
+"""Records scored at once: enough to keep every sandbox worker busy."""
 
 
 def read_requests(files: list[Path]) -> list[tuple[str, ScoreRequest]]:
@@ -55,9 +59,17 @@ def _json(text: str, where: str) -> object:
         raise InvalidInput(f"{where}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
 
 
-def score_files(files: list[Path]) -> list[tuple[str, ScoreResponse]]:
-    """Score every request in the files; raise InvalidInput naming the first bad record."""
+def score_files(
+    files: list[Path], on_start: Callable[[int], None] | None = None, on_done: Callable[[], None] | None = None
+) -> list[tuple[str, ScoreResponse]]:
+    """Score every request in the files; raise InvalidInput naming the first bad record.
+
+    ``on_start(count)`` is called once the records are read, ``on_done()`` as each one is scored
+    (the CLI's progress bar). At most ``IN_FLIGHT`` records are scored at once, so a file of 10,000
+    does not hold 10,000 replays in memory together."""
     requests = read_requests(files)
+    if on_start is not None:
+        on_start(len(requests))
     envs: dict[str, Environment] = {}
     for where, request in requests:
         if request.env not in envs:
@@ -68,8 +80,17 @@ def score_files(files: list[Path]) -> list[tuple[str, ScoreResponse]]:
     limits = ScoringLimits(max_calls=10**6)
 
     async def run() -> list[ScoreResponse]:
+        room = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one(request: ScoreRequest, pool: SandboxPool) -> ScoreResponse:
+            async with room:
+                result = await score_request(envs, request, limits, pool)
+            if on_done is not None:
+                on_done()
+            return result
+
         async with SandboxPool() as pool:
-            return list(await asyncio.gather(*(score_request(envs, r, limits, pool) for _, r in requests)))
+            return list(await asyncio.gather(*(one(r, pool) for _, r in requests)))
 
     try:
         results = asyncio.run(run())

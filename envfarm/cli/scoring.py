@@ -17,11 +17,22 @@ def score(
     files: Annotated[list[Path], typer.Argument(help="JSON or JSONL files of {env, scenario, trajectory} records.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the score responses as JSON lines.")] = False,
 ) -> None:
-    """Score trajectories offline, with no server: replay each one and run its checks in the sandbox."""
+    """Score trajectories offline, with no server: replay each one and run its checks in the sandbox (a progress
+    bar on standard error)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from envfarm.validators.offline import score_files
 
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    progress = Progress(*columns, console=err, transient=False)
+    task = progress.add_task("scoring", total=None)
     try:
-        results = score_files(files)
+        with progress:  # on standard error: the results on standard output stay clean
+            results = score_files(
+                files,
+                on_start=lambda count: progress.update(task, total=count),
+                on_done=lambda: progress.advance(task),
+            )
     except EnvfarmError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None

@@ -39,6 +39,22 @@ def test_score_jsonl_and_json_files(tmp_path: Path) -> None:
     table = envfarm("score", str(jsonl), str(single))
     assert table.returncode == 0
     assert f"{jsonl}:1" in table.stdout and "standup, retro" in table.stdout
+    assert "scoring" in table.stderr and "3/3" in table.stderr  # the progress bar, on standard error
+
+
+def test_a_file_of_many_trajectories_is_scored_in_order(tmp_path: Path) -> None:
+    oracle = load_environment("notes").scenarios["file-two"].oracle
+    many = tmp_path / "many.jsonl"
+    prefixes = [0, 2, len(oracle)]  # none of the oracle, its first two calls, all of it
+    records = [
+        {"env": "notes", "scenario": "file-two", "trajectory": plain(oracle[: prefixes[i % 3]])} for i in range(200)
+    ]
+    many.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    run = envfarm("score", str(many), "--json")
+    assert run.returncode == 0, run.stderr
+    rewards = [json.loads(line)["reward"] for line in run.stdout.splitlines()]
+    assert rewards == [[0.0, 0.5, 1.0][i % 3] for i in range(200)]  # more records than are scored at once
+    assert "200/200" in run.stderr
 
 
 def test_bad_record_names_file_line_and_field(tmp_path: Path) -> None:
