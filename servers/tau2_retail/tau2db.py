@@ -9,11 +9,12 @@ database in tau2 can be compared directly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from envfarm.core.toolkit import NestedDocument
 
 Row = Mapping[str, Any]
 View = Mapping[str, list[dict[str, Any]]]
@@ -143,38 +144,23 @@ def _orders(view: View) -> dict[str, Any]:
 
 
 # tau2's top-level dictionaries: what each is made of, and how
-COLLECTIONS: dict[str, tuple[tuple[str, ...], Callable[[View], dict[str, Any]]]] = {
-    "products": (("products", "variants"), _products),
-    "users": (("users", "payment_methods", "user_orders"), _users),
-    "orders": (("orders", "order_items", "order_payments", "fulfillments"), _orders),
-}
+DOCUMENT = NestedDocument(
+    {
+        "products": (("products", "variants"), _products),
+        "users": (("users", "payment_methods", "user_orders"), _users),
+        "orders": (("orders", "order_items", "order_payments", "fulfillments"), _orders),
+    }
+)
 
 
 def database(view: View) -> dict[str, Any]:
     """The whole state as tau2's ``db.json`` (``RetailDB.model_dump()``), every dictionary in tau2's order."""
-    return {name: build(view) for name, (_, build) in COLLECTIONS.items()}
-
-
-_dumped: dict[str, tuple[list[Any], str]] = {}
+    return DOCUMENT.document(view)
 
 
 def db_hash(view: View) -> str:
-    """tau2's ``get_db_hash()`` of this state: sha256 of the sorted-key JSON of the ``db.json`` dump.
-
-    The JSON of a top-level dictionary is kept and used again while the table lists it is made of
-    are the same objects (a replay's final view shares the initial view's unchanged tables)."""
-    parts = []
-    for name in sorted(COLLECTIONS):
-        tables, build = COLLECTIONS[name]
-        sources = [view[t] for t in tables]
-        kept = _dumped.get(name)
-        if kept is not None and all(a is b for a, b in zip(kept[0], sources, strict=True)):
-            text = kept[1]
-        else:
-            text = json.dumps(build(view), sort_keys=True, default=str)
-            _dumped[name] = (sources, text)
-        parts.append(f"{json.dumps(name)}: {text}")
-    return hashlib.sha256(("{" + ", ".join(parts) + "}").encode()).hexdigest()
+    """tau2's ``get_db_hash()`` of this state: sha256 of the sorted-key JSON of the ``db.json`` dump."""
+    return DOCUMENT.sha256(view)
 
 
 # --- tau2's db.json -> rows ----------------------------------------------------------------------
