@@ -97,8 +97,9 @@ def diff(before: StateView, after: StateView, keys: dict[str, list[str]]) -> dic
         if before.get(table) == after.get(table):
             continue  # most tables are untouched: one comparison instead of keying every row
         key_cols = keys.get(table, [])
-        old = {row_key(r, key_cols): r for r in before.get(table, [])}
-        new = {row_key(r, key_cols): r for r in after.get(table, [])}
+        rows_before, rows_after = _differing_middle(before.get(table, []), after.get(table, []))
+        old = {row_key(r, key_cols): r for r in rows_before}
+        new = {row_key(r, key_cols): r for r in rows_after}
         added = [new[k] for k in new if k not in old]
         removed = [old[k] for k in old if k not in new]
         changed: list[dict[str, Any]] = []
@@ -116,3 +117,21 @@ def diff(before: StateView, after: StateView, keys: dict[str, list[str]]) -> dic
         if added or removed or changed:
             out[table] = {"added": added, "removed": removed, "changed": changed}
     return out
+
+
+def _differing_middle(
+    before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of both lists between their longest equal head and tail.
+
+    A trajectory changes a few rows of a large table: only those between the first and the last
+    difference need keying. Equal rows at the same place are the same row (keys are unique), so the
+    diff of the middles is the diff of the whole tables.
+    """
+    head, most = 0, min(len(before), len(after))
+    while head < most and before[head] == after[head]:
+        head += 1
+    tail = 0
+    while tail < most - head and before[-1 - tail] == after[-1 - tail]:
+        tail += 1
+    return before[head : len(before) - tail], after[head : len(after) - tail]

@@ -2,6 +2,9 @@
 
 import sqlite3
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from envfarm.core.state import canonical_view, diff, primary_key, state_hash
 
 
@@ -48,3 +51,36 @@ def test_diff_lists_added_removed_and_changed_columns() -> None:
     assert [r["id"] for r in changes["t"]["added"]] == [9]
     assert [r["id"] for r in changes["t"]["removed"]] == [3]
     assert changes["t"]["changed"] == [{"key": "2", "before": {"name": "n2"}, "after": {"name": "renamed"}}]
+
+
+@given(
+    st.lists(st.integers(0, 60), unique=True, max_size=40),
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 3)), max_size=40),
+)
+def test_diff_is_the_keyed_diff_of_the_whole_tables(ids: list[int], edits: list[tuple[int, int]]) -> None:
+    """Keying only the rows between the equal head and tail gives the diff of keying every row."""
+    before = [{"id": i, "v": 0} for i in sorted(ids)]
+    rows = {r["id"]: dict(r) for r in before}
+    for i, what in edits:  # add, remove, change or leave a row
+        if what == 0:
+            rows.setdefault(i, {"id": i, "v": 9})
+        elif what == 1:
+            rows.pop(i, None)
+        elif what == 2 and i in rows:
+            rows[i]["v"] += 1
+    after = [rows[i] for i in sorted(rows)]
+    keys = {"t": ["id"]}
+    got = diff({"t": before}, {"t": after}, keys)
+    old, new = {r["id"]: r for r in before}, {r["id"]: r for r in after}
+    added = [new[k] for k in new if k not in old]
+    removed = [old[k] for k in old if k not in new]
+    changed = sorted(
+        (
+            {"key": str(k), "before": {"v": old[k]["v"]}, "after": {"v": new[k]["v"]}}
+            for k in old.keys() & new.keys()
+            if old[k] != new[k]
+        ),
+        key=lambda c: c["key"],
+    )
+    expected = {"t": {"added": added, "removed": removed, "changed": changed}} if added or removed or changed else {}
+    assert got == expected
