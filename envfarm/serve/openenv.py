@@ -540,7 +540,8 @@ class OpenEnvServer:
             known = "reset, step, state, close, mcp"
             message = f"Unknown message type: {brief(data.get('type'))}; the types are {known}"
             return _error_text({"message": message, "code": "UNKNOWN_TYPE"}), False
-        except Exception as e:
+        except Exception as e:  # one message's failure is answered on the session, never closes it;
+            # ws_error words the farm's own errors and logs anything else (a bug) with its traceback
             MESSAGES.labels(kind if kind in _KINDS else "invalid", "error").inc()
             return _error_text(ws_error(e)), False
 
