@@ -416,6 +416,103 @@ async def test_forged_status_bytes_kill_the_child_and_nothing_else(pool: Sandbox
         ]
 
 
+# --- what a check can see: only the tables the job's checks name --------------------------------
+
+
+def hunt(prefix: str) -> tuple[str, str]:
+    """A check that walks every object in its process for a vault row whose word starts with
+    ``prefix`` (its source spells neither the column nor the prefix whole, so it cannot find itself)."""
+    half = len(prefix) // 2
+    source = f"""
+from gc import get_objects as every_object
+KEY = "wo" + "rd"
+PREFIX = {prefix[:half]!r} + {prefix[half:]!r}
+
+def rows(thing):
+    return thing if type(thing) is list else list(thing.values()) if type(thing) is dict else []
+
+def check(initial, final):
+    # Rows of scalars are not tracked by the collector: look inside every list and dict that is.
+    return any(
+        type(r) is dict and KEY in r and str(r[KEY]).startswith(PREFIX) for t in every_object() for r in rows(t)
+    )
+"""
+    return ("hunt", source)
+
+
+NAMES_NOTES = ("notes", "def check(initial, final):\n    return len(final['notes']) == 2")
+NAMES_VAULT = ("vault", "def check(initial, final):\n    return final.get('vault') is not None")
+
+
+def with_vault(state: dict[str, list[dict[str, object]]], word: str) -> dict[str, list[dict[str, object]]]:
+    return {**state, "vault": [{"id": 1, "word": word}]}
+
+
+async def test_a_table_no_check_names_never_reaches_the_sandbox(pool: SandboxPool) -> None:
+    """Containment: a check sees only tables that a check of its job reads by name, whatever it does.
+
+    The hunting check walks every object in its process; the vault table (not named by any check
+    of the job) must not be among them. The control job names the vault, and the same hunt finds
+    it: the hunt works, so the first result means the rows were never there.
+    """
+    initial, final = with_vault(INITIAL, "SECRET-1"), with_vault(FINAL, "SECRET-2")
+    hidden = await pool.run_checks([NAMES_NOTES, hunt("SECRET")], initial, final)
+    assert hidden == [CheckOutcome("notes", True), CheckOutcome("hunt", False)]
+    shown = await pool.run_checks([NAMES_NOTES, NAMES_VAULT, hunt("SECRET")], initial, final)
+    assert shown == [CheckOutcome("notes", True), CheckOutcome("vault", True), CheckOutcome("hunt", True)]
+
+
+async def test_a_check_gets_only_the_tables_it_names(pool: SandboxPool) -> None:
+    """Within a job, each check's views hold the tables it names; another check's are not in them."""
+    looks = code(
+        """
+        def check(initial, final):
+            assert final['notes'] and initial['notes']
+            return sorted(locals()['final']) == ['notes']
+        """
+    )
+    names_only_notes = code(
+        """
+        def check(initial, final):
+            return final['notes'] is not None and 'users' not in repr(final.get('users'))
+        """
+    )
+    # `locals` makes the analysis give up: that check gets every table, as before.
+    assert await pool.run_checks([("looks", looks)], INITIAL, FINAL) == [CheckOutcome("looks", False)]
+    assert await pool.run_checks([("only", names_only_notes), NAMES_VAULT], INITIAL, with_vault(FINAL, "v")) == [
+        CheckOutcome("only", True),
+        CheckOutcome("vault", True),
+    ]
+
+
+async def test_another_initial_state_gets_another_process(pool: SandboxPool) -> None:
+    """A process keeps the initial state it parsed for the next jobs of the same key; a job with
+    other initial tables (another scenario with the same checks) never runs beside them."""
+    first = await pool.run_checks([NAMES_VAULT, hunt("OLD-SECRET")], with_vault(INITIAL, "OLD-SECRET"), FINAL)
+    assert first == [CheckOutcome("vault", False), CheckOutcome("hunt", True)]
+    for _ in range(3):
+        later = await pool.run_checks([NAMES_VAULT, hunt("OLD-SECRET")], with_vault(INITIAL, "new"), FINAL)
+        assert later == [CheckOutcome("vault", False), CheckOutcome("hunt", False)]
+
+
+async def test_a_check_that_mutates_its_views_changes_nothing_for_later_jobs(pool: SandboxPool) -> None:
+    """The initial state a process keeps between jobs is never handed out itself, only copies."""
+    mutate = code(
+        """
+        def check(initial, final):
+            seen = len(initial['notes']), len(final['notes'])
+            initial['notes'].clear()
+            final['notes'].clear()
+            return seen == (1, 2)
+        """
+    )
+    for _ in range(4):
+        assert await pool.run_checks([("mutate", mutate), GOOD_AFTER], INITIAL, FINAL) == [
+            CheckOutcome("mutate", True),
+            CheckOutcome("good_after", True),
+        ]
+
+
 async def test_same_check_set_reuses_a_process_and_another_gets_a_fresh_one(pool: SandboxPool) -> None:
     pid = ("pid", "import os\ndef check(initial, final):\n    raise ValueError(os.getpid())")
     other = ("pid2", pid[1])

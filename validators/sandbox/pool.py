@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -37,12 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envfarm.core.errors import EnvfarmError, Unavailable
-from envfarm.validators.checks import CheckOutcome
+from envfarm.validators.checks import CheckOutcome, tables_read
 from envfarm.validators.sandbox.protocol import JOB_HEADER, KEY_BYTES, SHM_SIZE, read_outcomes
 
 _SPAWN_TIMEOUT = 60.0  # seconds for a new worker to import, unshare and say hello
 _BACKSTOP_GRACE = 3.0  # seconds past a job's wall limits before the service kills the worker itself
-_ENCODED_CACHE = 256  # initial states whose JSON is kept (one per scenario being scored)
+_ENCODED_CACHE = 256  # initial states whose JSON is kept (one per scenario and check set being scored)
 _ENCODE_IN_THREAD_ROWS = 5000  # states larger than this are encoded off the event loop
 _MAX_SKIPS = 8  # a waiting job passed over this often for jobs of another check set is served next
 
@@ -247,7 +248,7 @@ class SandboxPool:
         self._closed = False
         self.protections: dict[str, Any] = {}
         self.replaced = 0  # workers killed and replaced so far (timeouts, crashes)
-        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
+        self._encoded: dict[tuple[int, frozenset[str] | None], tuple[Any, bytes, bytes]] = {}
 
     # --- lifecycle ---
 
@@ -331,7 +332,7 @@ class SandboxPool:
         pending = list(range(len(checks)))
         # Each round settles at least one check: the rest of a job that a check ended are run again.
         while pending:
-            key, job = await self._encode([[ids[i], codes[i]] for i in pending], initial, final)
+            key, job = await self._encode([(ids[i], codes[i]) for i in pending], initial, final)
             slot = await self._idle.get(key)
             # Once a worker has the job, finish it even if the caller goes away: the slot stays consistent.
             run = self._run_job(slot, key, job, [ids[i] for i in pending])
@@ -345,30 +346,59 @@ class SandboxPool:
         return outcomes
 
     async def _encode(
-        self, checks: list[list[str]], initial: dict[str, Any], final: dict[str, Any]
+        self, checks: list[tuple[str, str]], initial: dict[str, Any], final: dict[str, Any]
     ) -> tuple[bytes, bytes]:
-        """The job's key (sha256 of its check set: a worker process serves one check set only) and bytes."""
-        checks_json = json.dumps(checks, separators=(",", ":")).encode()
-        key = hashlib.sha256(checks_json).digest()
+        """The job's key and bytes (the layout is in :mod:`envfarm.validators.sandbox.protocol`).
+
+        Only the tables the checks read are sent (:func:`envfarm.validators.checks.tables_read`), and
+        a final table that is the initial's own list is sent as its name. The key is the sha256 of
+        the check set and of the initial tables sent: a worker process serves one key only, so it
+        parses the initial state once, and never holds two scenarios' states.
+        """
+        reads = [_reads(code) for _, code in checks]
+        union = None if any(r is None for r in reads) else frozenset().union(*reads)  # type: ignore[arg-type]
+        whole = type(initial) is not dict or type(final) is not dict
+        if whole:
+            union = None
+        order = list(final) if type(final) is dict else []
+        if union is not None:
+            order = [t for t in order if t in union]
+        same = [t for t in order if not whole and t in initial and final[t] is initial[t]]
+        listed = [[cid, code, None if r is None else sorted(r)] for (cid, code), r in zip(checks, reads, strict=True)]
+        header = _json([listed, None if whole else order, same])
+        initial_json, digest = self._initial_json(initial, union)
+        key = hashlib.sha256(header + digest).digest()
 
         def encode() -> bytes:
-            return b"[" + checks_json + b"," + self._initial_json(initial) + b"," + _json(final) + b"]"
+            if whole:
+                rest: Any = final
+            else:
+                skip = set(same)
+                rest = {t: final[t] for t in order if t not in skip}
+            parts = [_LENGTH.pack(len(header)), header, _LENGTH.pack(len(initial_json)), initial_json, _json(rest)]
+            return b"".join(parts)
 
-        rows = sum(len(v) for state in (initial, final) for v in state.values() if isinstance(v, list))
+        rows = sum(len(v) for v in final.values() if isinstance(v, list)) if type(final) is dict else 0
         return key, (await asyncio.to_thread(encode) if rows > _ENCODE_IN_THREAD_ROWS else encode())
 
-    def _initial_json(self, initial: dict[str, Any]) -> bytes:
-        """The initial state's JSON, cached by identity: a scenario's initial view is one shared object
-        (``Environment.initial_view``), so every trajectory of it would encode the same bytes again.
-        The cache holds the object itself, so its id cannot be reused while cached."""
-        hit = self._encoded.get(id(initial))
+    def _initial_json(self, initial: Any, tables: frozenset[str] | None) -> tuple[bytes, bytes]:
+        """The JSON of the initial state's tables sent to checks (all when ``tables`` is None), and
+        its sha256: cached by identity, for a scenario's initial view is one shared object
+        (``Environment.initial_view``), so every trajectory of it would encode the same bytes
+        again. The cache holds the object itself, so its id cannot be reused while cached."""
+        cache_key = (id(initial), tables)
+        hit = self._encoded.get(cache_key)
         if hit is not None and hit[0] is initial:
-            return hit[1]
-        data = _json(initial)
+            return hit[1], hit[2]
+        if tables is None or type(initial) is not dict:
+            data = _json(initial)
+        else:
+            data = _json({t: rows for t, rows in initial.items() if t in tables})
+        digest = hashlib.sha256(data).digest()
         if len(self._encoded) >= _ENCODED_CACHE:
             self._encoded.pop(next(iter(self._encoded)))
-        self._encoded[id(initial)] = (initial, data)
-        return data
+        self._encoded[cache_key] = (initial, data, digest)
+        return data, digest
 
     async def _run_job(
         self, slot: _Slot, key: bytes, job: bytes, ids: list[str]
@@ -429,6 +459,15 @@ class SandboxPool:
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+_LENGTH = struct.Struct(">I")
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads(code: str) -> frozenset[str] | None:
+    """:func:`tables_read`, once per check source (a scenario's checks are scored again and again)."""
+    return tables_read(code)
 
 
 def run_checks_sync(

@@ -4,8 +4,13 @@ from a job's child, and how the service reads them (defensively: a child's bytes
 Frames are a 4-byte big-endian length, then the payload:
 
 - service -> zygote (stdin): per job, the length, the number of checks (4 bytes, big-endian),
-  a 32-byte check-set key (:data:`KEY_BYTES`), then the JSON ``[[[check_id, code], ...],
-  initial, final]``; the zygote moves those bytes into the child's job pipe with splice(2), without reading them;
+  a 32-byte key (:data:`KEY_BYTES`: the sha256 of the check set and of the initial tables sent),
+  then the job: a length-prefixed JSON header ``[[[check_id, code, tables | null], ...], order |
+  null, same]`` (each check's tables, null for all; the final state's table order; its tables that
+  are the initial's), the length-prefixed JSON of the initial tables sent, and the JSON of the
+  final tables that are not the initial's (the whole final state when ``order`` is null). Only
+  tables some check of the job reads are sent. The zygote moves those bytes into the child's job
+  pipe with splice(2), without reading them;
 - zygote -> service (stdout): at start ``{"hello": {...}}`` or ``{"fatal": "why"}``; per job a
   JSON header ``{"status": "done" | "timeout" | "exit" | "protocol", "exit": code, "signal":
   number}`` and a frame of the child's result lines (:class:`Results`): ``{"loaded": n}`` once

@@ -10,8 +10,9 @@ may use (:data:`PREIMPORT`) and warms their lazy imports, moves itself into a ne
 network namespace (no interface up: no network for it or its children), compiles
 the seccomp filter to BPF, and writes a hello frame listing the protections.
 
-A child is forked per *check set* (the sha256 of a job's check ids and sources,
-computed by the service): it serves jobs of that check set only, up to
+A child is forked per *check set* (the sha256 of a job's check ids and sources and of
+the initial tables sent, computed by the service): it serves jobs of that check set only
+(parsing their shared initial state once), up to
 :data:`MAX_JOBS_PER_CHILD` jobs or :data:`CHILD_CPU_BUDGET` CPU seconds, and is
 killed as soon as a job with another check set comes, when a job times out or
 when it breaks the protocol. Check code can rewrite anything in its own process
@@ -28,7 +29,7 @@ unsafe modules are made unimportable; the seccomp filter is loaded last:
 default EPERM, an allow-list of memory, time, signal and read/write syscalls
 (:data:`ALLOWED_SYSCALLS`), so no open, socket, exec, fork/clone, kill, ptrace.
 It then runs each job: every check with :func:`envfarm.validators.checks.run_check` (its
-``compile`` cached per child), a copy of the states per check, a per-check CPU
+``compile`` cached per child), a copy of the tables it reads per check, a per-check CPU
 timer; each outcome is appended as a JSON line to a shared-memory page, then
 a byte ``c`` on the status pipe says a check is done, ``d`` that the job is. The
 zygote enforces each check's wall deadline (SIGKILL), then forwards a header and
@@ -90,17 +91,37 @@ class _CpuTimeExceeded(BaseException):
     """Raised into a check by the CPU timer; a BaseException so ``except Exception`` keeps out of the way."""
 
 
-def _copy_state(state: Any) -> Any:
-    """A per-check copy of a state view: fresh table lists and row dicts (values are JSON scalars)."""
+def _copy_table(rows: Any) -> Any:
+    """A per-check copy of a table: a fresh list of fresh row dicts (values are JSON scalars)."""
+    if type(rows) is list:
+        return [r.copy() if type(r) is dict else r for r in rows]
+    return json.loads(json.dumps(rows))
+
+
+def _view(state: Any, tables: list[str] | None) -> Any:
+    """One check's own copy of a state: the tables it reads (``None``: every table sent)."""
     if type(state) is not dict:
         return json.loads(json.dumps(state))
-    out: dict[str, Any] = {}
-    for table, rows in state.items():
-        if type(rows) is list:
-            out[table] = [r.copy() if type(r) is dict else r for r in rows]
+    return {t: _copy_table(rows) for t, rows in state.items() if tables is None or t in tables}
+
+
+class Job:
+    """One job, read from its bytes; the initial state is parsed once per child (a child serves one
+    key, which covers the initial tables sent, so every job it gets carries the same ones)."""
+
+    def __init__(self, job: bytes, cached_initial: Any) -> None:
+        (size,) = struct.unpack_from(">I", job, 0)
+        checks, order, same = json.loads(job[4 : 4 + size])
+        self.checks = [(str(cid), str(code), None if reads is None else list(reads)) for cid, code, reads in checks]
+        start = 8 + size
+        (size,) = struct.unpack_from(">I", job, start - 4)
+        self.initial = json.loads(job[start : start + size]) if cached_initial is None else cached_initial
+        rest = json.loads(job[start + size :])
+        if order is None or type(self.initial) is not dict or type(rest) is not dict:
+            self.final = rest
         else:
-            out[table] = json.loads(json.dumps(rows))
-    return out
+            shared = set(same)
+            self.final = {t: self.initial[t] if t in shared else rest[t] for t in order}
 
 
 def _explain(outcome: CheckOutcome, config: Config) -> CheckOutcome:
@@ -137,16 +158,22 @@ class CompileCache:
         return code
 
 
-def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache) -> None:
+def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache, cache: dict[str, Any]) -> None:
     """Run every check of one job, appending each outcome as soon as it is known and saying so
-    on the status pipe (``c``), which starts the next check's wall-clock deadline."""
+    on the status pipe (``c``), which starts the next check's wall-clock deadline.
+
+    ``cache`` keeps the child's parsed initial state between its jobs. Each check gets its own
+    copy of the tables it reads, so a check that changes them changes nothing another check (or
+    a later job) sees."""
     try:
-        checks, initial, final = json.loads(job)
-        checks = [(str(cid), str(code)) for cid, code in checks]
+        parsed = Job(job, cache.get("initial"))
+        checks = parsed.checks
     except BaseException as e:  # noqa: BLE001 - malformed, or too large for the memory limit
         results.add({"fatal": f"could not load the job: {type(e).__name__}: {e}"[:MAX_ERROR_CHARS]})
         return
     del job
+    cache["initial"] = initial = parsed.initial
+    final = parsed.final
     results.add({"loaded": len(checks)})
     armed = [False]
 
@@ -155,10 +182,8 @@ def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache
             raise _CpuTimeExceeded
 
     signal.signal(signal.SIGPROF, on_cpu_timer)
-    last = len(checks) - 1
-    for i, (check_id, code) in enumerate(checks):
-        # Each check sees its own copy, so one that mutates the state cannot change what later ones see.
-        ini, fin = (initial, final) if i == last else (_copy_state(initial), _copy_state(final))
+    for i, (check_id, code, tables) in enumerate(checks):
+        ini, fin = _view(initial, tables), _view(final, tables)
         try:
             armed[0] = True
             signal.setitimer(signal.ITIMER_PROF, config.cpu_seconds, 0.1)
@@ -209,6 +234,7 @@ def child_main(
             os._exit(EXIT_HARDENING_FAILED)
     results = Results(shm)
     compiler = CompileCache()
+    cache: dict[str, Any] = {}
     while True:
         try:
             (size,) = struct.unpack(">I", read_exact(0, 4))
@@ -217,7 +243,7 @@ def child_main(
             os._exit(0)  # retired by the zygote
         results.reset()
         try:
-            run_job(job, results, config, compiler)
+            run_job(job, results, config, compiler, cache)
         except BaseException:  # noqa: BLE001 - e.g. MemoryError outside a check: reported as a crash
             os._exit(1)
         del job
