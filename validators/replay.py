@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from envfarm.core.changes import Baseline, Tracker, patch
 from envfarm.core.environments import Environment
 from envfarm.core.episodes import Episode, ToolResult
 from envfarm.core.scenarios import Call, Scenario
-from envfarm.core.state import StateView, canonical_json, canonical_view, diff, row_key, state_hash
+from envfarm.core.state import StateView, canonical_json, diff, row_key, state_hash
 
 
 @dataclass
@@ -38,6 +39,8 @@ def replay(env: Environment, scenario: Scenario, calls: Sequence[Call], seed: in
     """Apply ``calls`` in order to a fresh episode of ``scenario``."""
     episode = Episode(env, scenario, f"replay-{scenario.id}", seed)
     try:
+        if len(env.snapshot(scenario.id)) >= REUSE_FROM_BYTES:
+            episode.track_changes()
         for call in calls:
             episode.call(call.tool, call.arguments)
         return outcome(episode)
@@ -93,27 +96,27 @@ class InProcess:
 def outcome(episode: Episode) -> Replay:
     """The episode's calls so far, its initial and current state, and what changed.
 
-    On a large state (``REUSE_FROM_BYTES`` and up: tau2-bench's airline has 26,000 rows) the tables
-    the calls left as they were are taken from the scenario's initial view rather than read again
-    (:func:`_unchanged_tables`), and the hash reuses their canonical JSON: a trajectory touches a few
-    tables, and reading and hashing all of them would cost most of its scoring (half the time for
-    the airline, two thirds for retail). The view and hash are the same as read afresh.
+    On a large state (``REUSE_FROM_BYTES`` and up: tau2-bench's airline has 26,000 rows) only what
+    the calls changed is read: with change tracking (:func:`replay` turns it on), the rows written,
+    patched into the scenario's initial view (:func:`_patched`); without it (a live episode), the
+    tables whose pages differ from the snapshot's (:func:`_unchanged_tables`). The hash reuses the
+    canonical JSON of what is the initial view's. A trajectory touches a few rows, and reading and
+    hashing all of them would cost most of its scoring. The view, hash and diff are the same as
+    read afresh.
     """
     initial = episode.initial_view()
     keys = episode.env.keys()
+    if episode.tracker is not None:
+        return _patched(episode, episode.tracker, initial, keys)
     data = episode.serialize()
     unchanged = _unchanged_tables(episode.env.snapshot(episode.scenario.id), data, keys)
     if unchanged is None:
         final = episode.view()
         final_hash = state_hash(final)
     else:
-        scratch = sqlite3.connect(":memory:")
-        try:
-            scratch.deserialize(data)
-            final = canonical_view(scratch, {t: k for t, k in keys.items() if t not in unchanged})
-        finally:
-            scratch.close()
+        final = episode.view([t for t in keys if t not in unchanged])
         final |= {t: initial[t] for t in unchanged}
+        final = {t: final[t] for t in sorted(final)}
         final_hash = _hash(final, unchanged)
     return Replay(
         results=list(episode.log),
@@ -123,6 +126,53 @@ def outcome(episode: Episode) -> Replay:
         changes=diff(initial, final, keys),
         keys=keys,
     )
+
+
+def _patched(episode: Episode, tracker: Tracker, initial: StateView, keys: dict[str, list[str]]) -> Replay:
+    """:func:`outcome` from the rows the calls wrote: each written table is the initial one with
+    those rows read back and spliced in (:func:`envfarm.core.changes.patch`); a table that cannot
+    be patched (no primary key, keys Python cannot order) is read whole and diffed."""
+    written = tracker.changed()
+    final = dict(initial)
+    texts: dict[str, str] = {}
+    changes: dict[str, dict[str, Any]] = {}
+    for table in sorted(keys):
+        if table in tracker.tables and table not in written:
+            continue
+        done = None
+        if table in tracker.tables:
+            base = _baseline(initial[table], keys[table])
+            if base is not None:
+                done = patch(base, keys[table], written[table], tracker.rows(table, written[table]))
+        if done is None:  # read whole
+            final[table] = episode.view([table])[table]
+            changes |= diff({table: initial[table]}, {table: final[table]}, keys)
+        elif done.change is not None:
+            final[table], texts[table], changes[table] = done.rows, done.text, done.change
+    unchanged = {t for t in final if final[t] is initial[t]}
+    return Replay(
+        results=list(episode.log),
+        initial=initial,
+        final=final,
+        final_state_hash=_hash(final, unchanged, texts),
+        changes=changes,
+        keys=keys,
+    )
+
+
+_baselines: dict[int, tuple[list[dict[str, Any]], Baseline | None]] = {}
+
+
+def _baseline(rows: list[dict[str, Any]], cols: list[str]) -> Baseline | None:
+    """The initial table indexed for patching, once per scenario and table (kept by the rows' identity)."""
+    found = _baselines.get(id(rows))
+    if found is not None and found[0] is rows:
+        return found[1]
+    base = Baseline.of(rows, cols)
+    if len(_baselines) >= _CACHED * 20:
+        _baselines.clear()
+    _baselines[id(rows)] = (rows, base)  # keeping the rows keeps their id from being reused
+    return base
 
 
 REUSE_FROM_BYTES = 512 * 1024
@@ -174,15 +224,18 @@ def _unchanged_tables(snapshot: bytes, data: bytes, keys: Mapping[str, list[str]
     return same
 
 
-def _hash(view: StateView, initial_tables: set[str]) -> str:
-    """:func:`state_hash` of the view (the sha256 of its canonical JSON, a table at a time), the JSON of
-    the tables that are the initial view's own lists computed once and kept."""
+def _hash(view: StateView, initial_tables: set[str], texts: dict[str, str] | None = None) -> str:
+    """:func:`state_hash` of the view (the sha256 of its canonical JSON, a table at a time): the JSON
+    of the tables that are the initial view's own lists computed once and kept, and of others taken
+    from ``texts`` when there."""
     digest = hashlib.sha256(b"{")
     for i, table in enumerate(sorted(view)):
         rows = view[table]
         cached = _table_json.get(id(rows)) if table in initial_tables else None
         if cached is not None and cached[0] is rows:
             text = cached[1]
+        elif texts is not None and table in texts:
+            text = texts[table]
         else:
             text = canonical_json(rows)
             if table in initial_tables:  # keeping the rows keeps their id from being reused

@@ -25,6 +25,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
+from envfarm.core.changes import Tracker
 from envfarm.core.environments import Environment
 from envfarm.core.errors import Conflict, InvalidInput, NotFound
 from envfarm.core.scenarios import Scenario
@@ -107,6 +108,7 @@ class Episode:
         self._snapshot = env.snapshot(scenario.id)
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.ended: str | None = None  # why the episode ended (deleted, reaped ...), once it has
+        self.tracker: Tracker | None = None
         self.reset()
 
     def touch(self) -> None:
@@ -122,6 +124,13 @@ class Episode:
         self._ctx = ToolContext(self._db, self.scenario.clock, random.Random(self.seed))
         self.log = []
         self.last_used = time.time()
+        self.tracker = None  # the snapshot came without the triggers
+
+    def track_changes(self) -> Tracker:
+        """Note the key of every row written from now on (until the next reset): replay does, on a
+        large state, so its final view costs what the calls changed (:mod:`envfarm.core.changes`)."""
+        self.tracker = Tracker(self._db, self.env.keys())
+        return self.tracker
 
     @property
     def calls(self) -> int:
@@ -198,9 +207,10 @@ class Episode:
         self._db.execute("ROLLBACK TO tool_call")
         self._db.execute("RELEASE tool_call")
 
-    def view(self) -> StateView:
-        """The canonical state view ``{table: [rows by primary key]}``."""
-        return canonical_view(self._db, self.env.keys())
+    def view(self, tables: list[str] | None = None) -> StateView:
+        """The canonical state view ``{table: [rows by primary key]}`` (of these tables only, when given)."""
+        keys = self.env.keys()
+        return canonical_view(self._db, keys if tables is None else {t: keys[t] for t in tables})
 
     def state_hash(self) -> str:
         return state_hash(self.view())

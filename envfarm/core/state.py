@@ -53,13 +53,15 @@ def canonical_view(db: sqlite3.Connection, keys: dict[str, list[str]] | None = N
         order = ", ".join(f'"{c}"' for c in key_cols)
         cur = db.execute(f'SELECT * FROM "{table}" ORDER BY {order}')
         cols = [c[0] for c in cur.description]
-        rows = []
-        for r in cur.fetchall():
-            if any(isinstance(v, bytes) for v in r):
-                r = tuple(_jsonable(v) for v in r)
-            rows.append(dict(zip(cols, r, strict=True)))
-        view[table] = rows
+        view[table] = [canonical_row(cols, r) for r in cur.fetchall()]
     return view
+
+
+def canonical_row(cols: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of a canonical view: ``{column: value}``, blobs as ``{"$base64": ...}``."""
+    if any(isinstance(v, bytes) for v in values):
+        values = tuple(_jsonable(v) for v in values)
+    return dict(zip(cols, values, strict=True))
 
 
 def canonical_json(value: Any) -> str:
