@@ -8,8 +8,9 @@ counted); the SQLite image is printed beside it.
 
 Each trajectory is scored by calling the project's own functions one stage at a time, with
 ``time.perf_counter`` around each: ``prepare`` (read the trajectory), a new ``Episode`` (the
-snapshot deserialized), the 10 tool calls, then :func:`envfarm.validators.replay.outcome`
-step by step (initial view, serialize + page comparison, final view, state hash, diff), then
+snapshot deserialized; change tracking turned on from 512 KB, as ``replay`` does), the 10
+tool calls, then :func:`envfarm.validators.replay.outcome` (final view and diff; its state
+hash timed apart), then
 :func:`envfarm.validators.scoring.score` on a 2-worker :class:`SandboxPool` whose
 ``_encode`` and ``run_checks`` and the module's ``collateral`` are wrapped in timers (encode
 views for the sandbox; sandbox round trip = ``run_checks`` minus encoding; collateral; the
@@ -48,10 +49,10 @@ import envfarm.validators.replay as replay_mod  # noqa: E402
 import envfarm.validators.scoring as scoring_mod  # noqa: E402
 import envfarm.validators.service as service_mod  # noqa: E402
 from envfarm.core.episodes import Episode  # noqa: E402
-from envfarm.core.state import canonical_view, diff, state_hash  # noqa: E402
+from envfarm.core.state import canonical_view  # noqa: E402
 from envfarm.serve.settings import FarmSettings  # noqa: E402
 from envfarm.validators.checks import run_check  # noqa: E402
-from envfarm.validators.replay import Replay, oracle_footprint, replay  # noqa: E402
+from envfarm.validators.replay import oracle_footprint, replay  # noqa: E402
 from envfarm.validators.sandbox.worker import CompileCache, Job, _view  # noqa: E402
 from envfarm.validators.service import ScoreRequest, ScoringLimits, ScoringService, prepare  # noqa: E402
 
@@ -61,13 +62,10 @@ QUICK_SIZES: list[tuple[str, int | None]] = [("20 KB", None), ("128 KB", 128 * K
 
 STAGES = [
     "prepare (read trajectory)",
-    "new episode (deserialize snapshot) + close",
+    "new episode (+ change tracking) + close",
     "replay: 10 tool calls",
-    "initial view (cached per scenario)",
-    "serialize + compare pages",
-    "final view (canonical_view)",
+    "final view + diff (outcome() less the hash)",
     "state hash",
-    "diff",
     "encode views for the sandbox (JSON)",
     "sandbox round trip incl. checks",
     "collateral",
@@ -77,7 +75,7 @@ STAGES = [
 ROUND_TRIP = "sandbox round trip incl. checks"
 SUB_STAGES = [
     "est.: worker parses the job (initial kept)",
-    "est.: worker copies the tables each check reads",
+    "est.: worker gives each check its views (copies if it may change them)",
     "est.: the 15 checks themselves",
     "est.: pipes, framing, result lines (rest)",
 ]
@@ -150,46 +148,24 @@ async def staged(env: Any, scenario: Any, request: ScoreRequest, pool: Any, time
     _, _, trajectory = prepare(envs, request, ScoringLimits(), [])
     c1 = time.perf_counter()
     episode = Episode(env, scenario, f"replay-{scenario.id}", request.seed)
+    if len(env.snapshot(scenario.id)) >= replay_mod.REUSE_FROM_BYTES:  # as replay() does
+        episode.track_changes()
     c2 = time.perf_counter()
     for call in trajectory.calls:
         episode.call(call.tool, call.arguments)
     c3 = time.perf_counter()
-    # outcome(episode), a step at a time (validators/replay.py)
-    initial = episode.initial_view()
-    keys = episode.env.keys()
+    done = replay_mod.outcome(episode)  # its _hash is timed (Timers.wrap_hash)
     c4 = time.perf_counter()
-    data = episode.serialize()
-    unchanged = replay_mod._unchanged_tables(env.snapshot(scenario.id), data, keys)
-    c5 = time.perf_counter()
-    if unchanged is None:
-        final = episode.view()
-    else:
-        scratch = sqlite3.connect(":memory:")
-        try:
-            scratch.deserialize(data)
-            final = canonical_view(scratch, {t: k for t, k in keys.items() if t not in unchanged})
-        finally:
-            scratch.close()
-        final |= {t: initial[t] for t in unchanged}
-    c6 = time.perf_counter()
-    final_hash = state_hash(final) if unchanged is None else replay_mod._hash(final, unchanged)
-    c7 = time.perf_counter()
-    changes = diff(initial, final, keys)
-    c8 = time.perf_counter()
-    done = Replay(list(episode.log), initial, final, final_hash, changes, keys)
     episode.close()
     c9 = time.perf_counter()
     response = await scoring_mod.score(env, scenario, done, pool, messages=trajectory.messages)
     c10 = time.perf_counter()
     t = timers.t
     out["prepare (read trajectory)"] = c1 - c0
-    out["new episode (deserialize snapshot) + close"] = (c2 - c1) + (c9 - c8)
+    out["new episode (+ change tracking) + close"] = (c2 - c1) + (c9 - c4)
     out["replay: 10 tool calls"] = c3 - c2
-    out["initial view (cached per scenario)"] = c4 - c3
-    out["serialize + compare pages"] = c5 - c4
-    out["final view (canonical_view)"] = c6 - c5
-    out["state hash"] = c7 - c6
-    out["diff"] = c8 - c7
+    out["final view + diff (outcome() less the hash)"] = (c4 - c3) - t["hash"]
+    out["state hash"] = t["hash"]
     out["encode views for the sandbox (JSON)"] = t["encode"]
     out[ROUND_TRIP] = t["run_checks"] - t["encode"]
     out["collateral"] = t["collateral"]
@@ -209,9 +185,9 @@ def worker_side(job: bytes, reps: int) -> dict[str, float]:
         s = time.perf_counter()
         parsed = Job(job, kept)
         parse += time.perf_counter() - s
-        for check_id, code, tables in parsed.checks:
+        for check_id, code, tables, copy in parsed.checks:
             s = time.perf_counter()
-            ini, fin = _view(parsed.initial, tables), _view(parsed.final, tables)
+            ini, fin = _view(parsed.initial, tables, copy), _view(parsed.final, tables, copy)
             copies += time.perf_counter() - s
             s = time.perf_counter()
             run_check(check_id, code, ini, fin, compiler)
@@ -367,6 +343,8 @@ def info_timers(service: ScoringService) -> Timers:
         pool._encode = found.wrap_async("encode", pool._encode)
         pool.run_checks = found.wrap_async("run_checks", pool.run_checks)
         scoring_mod.collateral = found.wrap("collateral", scoring_mod.collateral)
+        replay_mod._hash = found.wrap("hash", replay_mod._hash)  # a large state's hash
+        replay_mod.state_hash = found.wrap("hash", replay_mod.state_hash)  # a small one's
         service_mod.score_request = found.wrap_async("score_request", service_mod.score_request)
     return found
 

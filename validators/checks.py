@@ -230,3 +230,51 @@ def _literal_loop(target: ast.AST, source: ast.AST) -> dict[ast.Name, set[str]] 
         if len(strings) == len(items):
             out[place] = set(strings)  # type: ignore[index]
     return out
+
+
+# --- whether a check may change its views ------------------------------------------------------
+
+_MUTATORS = frozenset(
+    {
+        # list and dict methods that change them in place
+        *("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"),
+        *("update", "setdefault", "popitem", "move_to_end", "appendleft", "extendleft", "popleft", "rotate"),
+        # functions of the modules checks may import that change their argument
+        *("heapify", "heappush", "heappop", "heapreplace", "heappushpop", "shuffle"),
+        *("insort", "insort_left", "insort_right", "setitem", "delitem", "methodcaller"),
+        *("iadd", "iand", "iconcat", "ifloordiv", "ilshift", "imod", "imul", "imatmul", "ior", "ipow"),
+        *("irshift", "isub", "itruediv", "ixor", "setattr", "delattr"),
+    }
+)
+
+
+def may_change_views(code: str) -> bool:
+    """Whether a check's source could change the state views it is given, told without running it.
+
+    False only for code that assigns to no item or attribute, uses no augmented assignment, and
+    names none of the methods and functions that change a list or dict in place (nor any dunder
+    or introspection): such a check may be handed the sandbox's parsed views themselves instead of
+    a copy per check (the copies cost more than most checks). Anything else is copied, as before.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript | ast.Attribute | ast.Starred) and not isinstance(node.ctx, ast.Load):
+            return True
+        if isinstance(node, ast.AugAssign):
+            return True
+        names = (
+            [node.id]
+            if isinstance(node, ast.Name)
+            else [node.attr]
+            if isinstance(node, ast.Attribute)
+            else [node.name.split(".")[-1], node.asname or ""]
+            if isinstance(node, ast.alias)
+            else []
+        )
+        for name in names:
+            if name in _MUTATORS or name in _INTROSPECTION_NAMES or name in _INTROSPECTION_ATTRS or name[:2] == "__":
+                return True
+    return False

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from envfarm.core.environments import bundled, load_environment
-from envfarm.validators.checks import tables_read
+from envfarm.validators.checks import may_change_views, tables_read
 
 
 def read(source: str) -> frozenset[str] | None:
@@ -94,3 +94,46 @@ def test_every_bundled_check_says_which_tables_it_reads() -> None:
         if check.kind == "state" and check.code is not None and tables_read(check.code) is None
     ]
     assert vague == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def check(initial, final):\n    final['loans'].sort(key=len)\n    return True",
+        "def check(initial, final):\n    final['loans'][0]['status'] = 'x'\n    return True",
+        "def check(initial, final):\n    del initial['loans'][0]\n    return True",
+        "def check(initial, final):\n    rows = final['loans']\n    rows += [{}]\n    return True",
+        "from heapq import heapify as tidy\ndef check(initial, final):\n    tidy(final['loans'])\n    return True",
+        "import random\ndef check(initial, final):\n    random.shuffle(final['loans'])\n    return True",
+        "import operator\ndef check(initial, final):\n    operator.setitem(final, 'loans', [])\n    return True",
+        "def check(initial, final):\n    final['loans'].__setitem__(0, None)\n    return True",
+        "def check(initial, final):\n    list(map(dict.clear, final['loans']))\n    return True",
+        "def check(initial, final):\n    return eval('final.clear()')",
+        "def check(initial, final:\n    return True",
+    ],
+)
+def test_a_check_that_may_change_its_views_gets_copies(source: str) -> None:
+    assert may_change_views(source)
+
+
+def test_a_check_that_only_reads_shares_the_views() -> None:
+    reads = """
+    import collections, statistics
+    def check(initial, final):
+        mine = sorted((r for r in final['loans'] if r['member_id'] == 1), key=lambda r: r['id'])
+        counts = collections.Counter(r['status'] for r in mine)
+        return counts['returned'] == 1 and statistics.mean([r['id'] for r in mine]) > 0
+    """
+    assert not may_change_views(textwrap.dedent(reads))
+
+
+def test_no_bundled_check_needs_copies() -> None:
+    """Every bundled check only reads its views, so scoring them copies nothing."""
+    changing = [
+        (env_id, scenario.id, check.id)
+        for env_id in bundled()
+        for scenario in load_environment(env_id).scenarios.values()
+        for check in scenario.checks
+        if check.kind == "state" and check.code is not None and may_change_views(check.code)
+    ]
+    assert changing == []

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envfarm.core.errors import EnvfarmError, Unavailable
-from envfarm.validators.checks import CheckOutcome, tables_read
+from envfarm.validators.checks import CheckOutcome, may_change_views, tables_read
 from envfarm.validators.sandbox.protocol import JOB_HEADER, KEY_BYTES, SHM_SIZE, read_outcomes
 
 _SPAWN_TIMEOUT = 60.0  # seconds for a new worker to import, unshare and say hello
@@ -356,6 +356,7 @@ class SandboxPool:
         parses the initial state once, and never holds two scenarios' states.
         """
         reads = [_reads(code) for _, code in checks]
+        copies = [_copies(code) for _, code in checks]
         union = None if any(r is None for r in reads) else frozenset().union(*reads)  # type: ignore[arg-type]
         whole = type(initial) is not dict or type(final) is not dict
         if whole:
@@ -364,7 +365,10 @@ class SandboxPool:
         if union is not None:
             order = [t for t in order if t in union]
         same = [t for t in order if not whole and t in initial and final[t] is initial[t]]
-        listed = [[cid, code, None if r is None else sorted(r)] for (cid, code), r in zip(checks, reads, strict=True)]
+        listed = [
+            [cid, code, None if r is None else sorted(r), copy]
+            for (cid, code), r, copy in zip(checks, reads, copies, strict=True)
+        ]
         header = _json([listed, None if whole else order, same])
         initial_json, digest = self._initial_json(initial, union)
         key = hashlib.sha256(header + digest).digest()
@@ -468,6 +472,12 @@ _LENGTH = struct.Struct(">I")
 def _reads(code: str) -> frozenset[str] | None:
     """:func:`tables_read`, once per check source (a scenario's checks are scored again and again)."""
     return tables_read(code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _copies(code: str) -> bool:
+    """:func:`may_change_views`, once per check source."""
+    return may_change_views(code)
 
 
 def run_checks_sync(

@@ -5,11 +5,12 @@ Frames are a 4-byte big-endian length, then the payload:
 
 - service -> zygote (stdin): per job, the length, the number of checks (4 bytes, big-endian),
   a 32-byte key (:data:`KEY_BYTES`: the sha256 of the check set and of the initial tables sent),
-  then the job: a length-prefixed JSON header ``[[[check_id, code, tables | null], ...], order |
-  null, same]`` (each check's tables, null for all; the final state's table order; its tables that
-  are the initial's), the length-prefixed JSON of the initial tables sent, and the JSON of the
-  final tables that are not the initial's (the whole final state when ``order`` is null). Only
-  tables some check of the job reads are sent. The zygote moves those bytes into the child's job
+  then the job: a length-prefixed JSON header ``[[[check_id, code, tables | null, copy], ...],
+  order | null, same]`` (each check's tables, null for all, and whether it needs copies; the
+  final state's table order; its tables that are the initial's), the length-prefixed JSON of the
+  initial tables sent, and the JSON of the final tables that are not the initial's (the whole
+  final state when ``order`` is null). Only tables some check of the job reads are sent. The
+  zygote moves those bytes into the child's job
   pipe with splice(2), without reading them;
 - zygote -> service (stdout): at start ``{"hello": {...}}`` or ``{"fatal": "why"}``; per job a
   JSON header ``{"status": "done" | "timeout" | "exit" | "protocol", "exit": code, "signal":

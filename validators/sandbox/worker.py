@@ -98,11 +98,12 @@ def _copy_table(rows: Any) -> Any:
     return json.loads(json.dumps(rows))
 
 
-def _view(state: Any, tables: list[str] | None) -> Any:
-    """One check's own copy of a state: the tables it reads (``None``: every table sent)."""
+def _view(state: Any, tables: list[str] | None, copy: bool = True) -> Any:
+    """One check's view of a state: the tables it reads (``None``: every table sent), copied unless
+    the service found the check's code cannot change them (``copy`` False)."""
     if type(state) is not dict:
         return json.loads(json.dumps(state))
-    return {t: _copy_table(rows) for t, rows in state.items() if tables is None or t in tables}
+    return {t: _copy_table(rows) if copy else rows for t, rows in state.items() if tables is None or t in tables}
 
 
 class Job:
@@ -112,7 +113,10 @@ class Job:
     def __init__(self, job: bytes, cached_initial: Any) -> None:
         (size,) = struct.unpack_from(">I", job, 0)
         checks, order, same = json.loads(job[4 : 4 + size])
-        self.checks = [(str(cid), str(code), None if reads is None else list(reads)) for cid, code, reads in checks]
+        self.checks = [
+            (str(cid), str(code), None if reads is None else list(reads), copy is not False)
+            for cid, code, reads, copy in checks
+        ]
         start = 8 + size
         (size,) = struct.unpack_from(">I", job, start - 4)
         self.initial = json.loads(job[start : start + size]) if cached_initial is None else cached_initial
@@ -164,7 +168,8 @@ def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache
 
     ``cache`` keeps the child's parsed initial state between its jobs. Each check gets its own
     copy of the tables it reads, so a check that changes them changes nothing another check (or
-    a later job) sees."""
+    a later job) sees; a check whose code cannot change them (``may_change_views``) reads them
+    uncopied."""
     try:
         parsed = Job(job, cache.get("initial"))
         checks = parsed.checks
@@ -182,8 +187,8 @@ def run_job(job: bytes, results: Results, config: Config, compiler: CompileCache
             raise _CpuTimeExceeded
 
     signal.signal(signal.SIGPROF, on_cpu_timer)
-    for i, (check_id, code, tables) in enumerate(checks):
-        ini, fin = _view(initial, tables), _view(final, tables)
+    for i, (check_id, code, tables, copy) in enumerate(checks):
+        ini, fin = _view(initial, tables, copy), _view(final, tables, copy)
         try:
             armed[0] = True
             signal.setitimer(signal.ITIMER_PROF, config.cpu_seconds, 0.1)
