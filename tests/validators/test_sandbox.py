@@ -513,6 +513,23 @@ async def test_a_check_that_mutates_its_views_changes_nothing_for_later_jobs(poo
         ]
 
 
+async def test_a_final_state_that_shares_rows_with_the_initial_arrives_whole(pool: SandboxPool) -> None:
+    """Replay's change tracking leaves the final tables made of the initial's own rows plus a few
+    new ones; they are sent as splices of the initial table, and the checks see every row."""
+    rows = [{"id": i, "v": i % 7} for i in range(500)]
+    initial = {"big": rows, "small": [{"id": 1}]}
+    final_rows = rows[:3] + [{"id": 3, "v": -1}] + rows[4:100] + [{"id": 100.5, "v": 0}] + rows[100:498]
+    final = {"big": final_rows, "small": [{"id": 1}, {"id": 2}]}
+    exact = code(
+        f"""
+        def check(initial, final):
+            return final['big'] == {final_rows!r} and initial['big'] == {rows!r} and len(final['small']) == 2
+        """
+    )
+    for _ in range(3):  # the first job parses the initial tables, the next ones reuse them
+        assert await pool.run_checks([("exact", exact)], initial, final) == [CheckOutcome("exact", True)]
+
+
 async def test_same_check_set_reuses_a_process_and_another_gets_a_fresh_one(pool: SandboxPool) -> None:
     pid = ("pid", "import os\ndef check(initial, final):\n    raise ValueError(os.getpid())")
     other = ("pid2", pid[1])

@@ -39,7 +39,7 @@ from typing import Any
 
 from envfarm.core.errors import EnvfarmError, Unavailable
 from envfarm.validators.checks import CheckOutcome, may_change_views, tables_read
-from envfarm.validators.sandbox.protocol import JOB_HEADER, KEY_BYTES, SHM_SIZE, read_outcomes
+from envfarm.validators.sandbox.protocol import JOB_HEADER, KEY_BYTES, SHM_SIZE, read_outcomes, splices
 
 _SPAWN_TIMEOUT = 60.0  # seconds for a new worker to import, unshare and say hello
 _BACKSTOP_GRACE = 3.0  # seconds past a job's wall limits before the service kills the worker itself
@@ -249,6 +249,7 @@ class SandboxPool:
         self.protections: dict[str, Any] = {}
         self.replaced = 0  # workers killed and replaced so far (timeouts, crashes)
         self._encoded: dict[tuple[int, frozenset[str] | None], tuple[Any, bytes, bytes]] = {}
+        self._indexes: dict[int, tuple[list[Any], dict[int, int]]] = {}
 
     # --- lifecycle ---
 
@@ -350,10 +351,11 @@ class SandboxPool:
     ) -> tuple[bytes, bytes]:
         """The job's key and bytes (the layout is in :mod:`envfarm.validators.sandbox.protocol`).
 
-        Only the tables the checks read are sent (:func:`envfarm.validators.checks.tables_read`), and
-        a final table that is the initial's own list is sent as its name. The key is the sha256 of
-        the check set and of the initial tables sent: a worker process serves one key only, so it
-        parses the initial state once, and never holds two scenarios' states.
+        Only the tables the checks read are sent (:func:`envfarm.validators.checks.tables_read`); a
+        final table that is the initial's own list is sent as its name, and one that shares most
+        of its rows with it (as replay's change tracking leaves it) as splices of it. The key is
+        the sha256 of the check set and of the initial tables sent: a worker process serves one
+        key only, so it parses the initial state once, and never holds two scenarios' states.
         """
         reads = [_reads(code) for _, code in checks]
         copies = [_copies(code) for _, code in checks]
@@ -369,21 +371,43 @@ class SandboxPool:
             [cid, code, None if r is None else sorted(r), copy]
             for (cid, code), r, copy in zip(checks, reads, copies, strict=True)
         ]
-        header = _json([listed, None if whole else order, same])
+        checks_json = _json(listed)
+        header = b"[" + checks_json + b"," + _json(None if whole else order) + b"," + _json(same) + b"]"
         initial_json, digest = self._initial_json(initial, union)
-        key = hashlib.sha256(header + digest).digest()
+        key = hashlib.sha256(checks_json + digest).digest()
 
         def encode() -> bytes:
             if whole:
                 rest: Any = final
             else:
-                skip = set(same)
-                rest = {t: final[t] for t in order if t not in skip}
+                full, spliced = {}, {}
+                for t in order:
+                    if t in same:
+                        continue
+                    found = None
+                    if type(initial.get(t)) is list and type(final[t]) is list:
+                        found = splices(initial[t], final[t], self._row_index(initial[t]))
+                    if found is None:
+                        full[t] = final[t]
+                    else:
+                        spliced[t] = found
+                rest = [full, spliced]
             parts = [_LENGTH.pack(len(header)), header, _LENGTH.pack(len(initial_json)), initial_json, _json(rest)]
             return b"".join(parts)
 
         rows = sum(len(v) for v in final.values() if isinstance(v, list)) if type(final) is dict else 0
         return key, (await asyncio.to_thread(encode) if rows > _ENCODE_IN_THREAD_ROWS else encode())
+
+    def _row_index(self, rows: list[Any]) -> dict[int, int]:
+        """Where each row of an initial table is, by identity (for :func:`splices`), once per table."""
+        hit = self._indexes.get(id(rows))
+        if hit is not None and hit[0] is rows:
+            return hit[1]
+        index = {id(row): i for i, row in enumerate(rows)}
+        if len(self._indexes) >= _ENCODED_CACHE * 20:
+            self._indexes.clear()
+        self._indexes[id(rows)] = (rows, index)  # the rows kept: their ids cannot be reused meanwhile
+        return index
 
     def _initial_json(self, initial: Any, tables: frozenset[str] | None) -> tuple[bytes, bytes]:
         """The JSON of the initial state's tables sent to checks (all when ``tables`` is None), and

@@ -8,8 +8,9 @@ Frames are a 4-byte big-endian length, then the payload:
   then the job: a length-prefixed JSON header ``[[[check_id, code, tables | null, copy], ...],
   order | null, same]`` (each check's tables, null for all, and whether it needs copies; the
   final state's table order; its tables that are the initial's), the length-prefixed JSON of the
-  initial tables sent, and the JSON of the final tables that are not the initial's (the whole
-  final state when ``order`` is null). Only tables some check of the job reads are sent. The
+  initial tables sent, and the JSON ``[full, spliced]`` of the final tables that are not the
+  initial's: whole, or as :func:`splices` of the initial table (the whole final state instead
+  when ``order`` is null). Only tables some check of the job reads are sent. The
   zygote moves those bytes into the child's job
   pipe with splice(2), without reading them;
 - zygote -> service (stdout): at start ``{"hello": {...}}`` or ``{"fatal": "why"}``; per job a
@@ -76,6 +77,70 @@ def drain(fd: int, count: int) -> None:
         if not chunk:
             raise EOFError
         count -= len(chunk)
+
+
+# --- final tables as splices of the initial ones -------------------------------------------------
+
+Splice = list[Any]  # [place, skip, rows]: initial rows[place:place + skip] are replaced by ``rows``
+_SAMPLES = 3
+
+
+def splices(initial: list[Any], final: list[Any], index: dict[int, int]) -> list[Splice] | None:
+    """How ``final`` is made from ``initial``: the rows it shares with it (the same objects, as
+    change tracking leaves them) kept by place, the others given. None when few are shared.
+
+    ``index`` maps ``id(row)`` to its place in ``initial``. Runs of shared rows are found by
+    comparing slices (in C, identity first), so the cost follows the runs, not the rows.
+    """
+    n, m = len(initial), len(final)
+    if not m or all(index.get(id(final[k * (m - 1) // (_SAMPLES - 1)])) is None for k in range(_SAMPLES)):
+        return None
+    out: list[Splice] = []
+    new: list[Any] = []
+    i = j = 0  # next place in initial, in final
+    given = 0
+    while j < m:
+        k = index.get(id(final[j]))
+        if k is None or k < i or initial[k] is not final[j]:
+            new.append(final[j])
+            j += 1
+            continue
+        if k > i or new:
+            out.append([i, k - i, new])
+            given += len(new)
+            new = []
+        run = _run(initial, k, final, j)
+        i, j = k + run, j + run
+    if i < n or new:
+        out.append([i, n - i, new])
+        given += len(new)
+    return out if given * 2 < m else None
+
+
+def _run(a: list[Any], i: int, b: list[Any], j: int) -> int:
+    """How many rows from ``a[i]`` and ``b[j]`` on are equal (at least one): gallop, then halve."""
+    most = min(len(a) - i, len(b) - j)
+    low, step = 1, 1
+    while low + step <= most and a[i + low : i + low + step] == b[j + low : j + low + step]:
+        low += step
+        step *= 2
+    while step > 1:
+        step //= 2
+        if low + step <= most and a[i + low : i + low + step] == b[j + low : j + low + step]:
+            low += step
+    return low
+
+
+def apply_splices(initial: list[Any], spliced: list[Splice]) -> list[Any]:
+    """The final table from the initial one and :func:`splices` (the worker's side)."""
+    rows: list[Any] = []
+    start = 0
+    for place, skip, given in spliced:
+        rows += initial[start:place]
+        rows += given
+        start = place + skip
+    rows += initial[start:]
+    return rows
 
 
 # --- result lines (written by the child) ---------------------------------------------------------

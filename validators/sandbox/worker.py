@@ -75,6 +75,7 @@ from envfarm.validators.sandbox.protocol import (
     MAX_ERROR_CHARS,
     SHM_SIZE,
     Results,
+    apply_splices,
     drain,
     read_exact,
     send_frame,
@@ -121,11 +122,15 @@ class Job:
         (size,) = struct.unpack_from(">I", job, start - 4)
         self.initial = json.loads(job[start : start + size]) if cached_initial is None else cached_initial
         rest = json.loads(job[start + size :])
-        if order is None or type(self.initial) is not dict or type(rest) is not dict:
+        if order is None or type(self.initial) is not dict:
             self.final = rest
         else:
-            shared = set(same)
-            self.final = {t: self.initial[t] if t in shared else rest[t] for t in order}
+            full, spliced = rest
+            initial, shared = self.initial, set(same)
+            self.final = {
+                t: initial[t] if t in shared else full[t] if t in full else apply_splices(initial[t], spliced[t])
+                for t in order
+            }
 
 
 def _explain(outcome: CheckOutcome, config: Config) -> CheckOutcome:
