@@ -113,7 +113,7 @@ class Timers:
 
     def __init__(self) -> None:
         self.t: dict[str, float] = defaultdict(float)
-        self.last_job: bytes = b""
+        self.last_job: Any = None  # the pool's last job (its parts)
 
     def wrap_async(self, name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
@@ -121,7 +121,7 @@ class Timers:
             try:
                 result = await fn(*args, **kwargs)
                 if name == "encode":
-                    self.last_job = result[1]
+                    self.last_job = result
                 return result
             finally:
                 self.t[name] += time.perf_counter() - start
@@ -293,8 +293,9 @@ async def profile_size(
             n += 1
         per = {k: v / n for k, v in totals.items()}
         info["n_staged"] = n
-        job = timers.last_job
+        job = timers.last_job.bytes(True)
         info["job_bytes"] = len(job)
+        info["lean_bytes"] = len(timers.last_job.bytes(False))
 
         # The HTTP loop: POST /v1/score through the validator app, 1 in flight.
         app = service_app(env, service)
@@ -385,7 +386,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 "JSON of the view",
                 "SQLite image",
                 "rows",
-                "job to sandbox",
+                "job to sandbox (first / then)",
                 "response",
                 "reward",
                 "collateral",
@@ -397,7 +398,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     f"{r['json'] / KB:,.0f} KB",
                     f"{r['sqlite'] / KB:,.0f} KB",
                     r["rows"],
-                    f"{r['job_bytes'] / KB:,.0f} KB",
+                    f"{r['job_bytes'] / KB:,.0f} / {r['lean_bytes'] / KB:,.1f} KB",
                     f"{r['response_bytes'] / KB:,.1f} KB",
                     r["reward"],
                     r["collateral"],

@@ -530,6 +530,21 @@ async def test_a_final_state_that_shares_rows_with_the_initial_arrives_whole(poo
         assert await pool.run_checks([("exact", exact)], initial, final) == [CheckOutcome("exact", True)]
 
 
+async def test_a_job_sent_without_its_initial_state_is_sent_whole_when_its_process_is_gone() -> None:
+    """The service leaves the initial tables out of a job when the worker's process served the same
+    key last. If the zygote replaced that process meanwhile (it does alone after 1000 jobs or
+    30 s of CPU), it says so, and the job is sent again whole: the checks still see the state."""
+    count = ("count", "def check(initial, final):\n    return len(initial['notes']) == 1 and len(final['notes']) == 2")
+    other = ("other", "def check(initial, final):\n    return True")
+    async with SandboxPool(1, LIMITS) as one:
+        assert await one.run_checks([count], INITIAL, FINAL) == [CheckOutcome("count", True)]
+        assert await one.run_checks([count], INITIAL, FINAL) == [CheckOutcome("count", True)]  # lean: kept state
+        assert await one.run_checks([other], INITIAL, FINAL) == [CheckOutcome("other", True)]  # a new process
+        one._slots[0].key = (await one._encode([count], INITIAL, FINAL)).key  # as if it still served `count`
+        assert await one.run_checks([count], INITIAL, FINAL) == [CheckOutcome("count", True)]
+        assert one.replaced == 0
+
+
 async def test_same_check_set_reuses_a_process_and_another_gets_a_fresh_one(pool: SandboxPool) -> None:
     pid = ("pid", "import os\ndef check(initial, final):\n    raise ValueError(os.getpid())")
     other = ("pid2", pid[1])

@@ -39,7 +39,14 @@ from typing import Any
 
 from envfarm.core.errors import EnvfarmError, Unavailable
 from envfarm.validators.checks import CheckOutcome, may_change_views, tables_read
-from envfarm.validators.sandbox.protocol import JOB_HEADER, KEY_BYTES, SHM_SIZE, read_outcomes, splices
+from envfarm.validators.sandbox.protocol import (
+    JOB_HEADER,
+    KEY_BYTES,
+    SHM_SIZE,
+    WITHOUT_INITIAL,
+    read_outcomes,
+    splices,
+)
 
 _SPAWN_TIMEOUT = 60.0  # seconds for a new worker to import, unshare and say hello
 _BACKSTOP_GRACE = 3.0  # seconds past a job's wall limits before the service kills the worker itself
@@ -136,12 +143,12 @@ class _Worker:
             raise _WorkerLost(f"frame of {size} bytes (limit {limit})")
         return await self.process.stdout.readexactly(size)
 
-    async def exchange(self, key: bytes, job: bytes, checks: int) -> tuple[dict[str, Any], bytes]:
+    async def exchange(self, key: bytes, job: bytes, checks: int, flags: int = 0) -> tuple[dict[str, Any], bytes]:
         """Send one job of ``checks`` checks; the zygote's header and the child's raw result lines."""
         stdin = self.process.stdin
         assert stdin is not None and len(key) == KEY_BYTES
         try:
-            stdin.write(JOB_HEADER.pack(len(job), checks) + key)
+            stdin.write(JOB_HEADER.pack(len(job), checks, flags) + key)
             stdin.write(job)
             await stdin.drain()
             header = json.loads(await self._frame(65536))
@@ -333,10 +340,10 @@ class SandboxPool:
         pending = list(range(len(checks)))
         # Each round settles at least one check: the rest of a job that a check ended are run again.
         while pending:
-            key, job = await self._encode([(ids[i], codes[i]) for i in pending], initial, final)
-            slot = await self._idle.get(key)
+            job = await self._encode([(ids[i], codes[i]) for i in pending], initial, final)
+            slot = await self._idle.get(job.key)
             # Once a worker has the job, finish it even if the caller goes away: the slot stays consistent.
-            run = self._run_job(slot, key, job, [ids[i] for i in pending])
+            run = self._run_job(slot, job, [ids[i] for i in pending])
             got, rerun = await asyncio.shield(asyncio.ensure_future(run))
             if not outcomes:
                 outcomes = got
@@ -346,10 +353,8 @@ class SandboxPool:
             pending = [pending[j] for j in rerun]
         return outcomes
 
-    async def _encode(
-        self, checks: list[tuple[str, str]], initial: dict[str, Any], final: dict[str, Any]
-    ) -> tuple[bytes, bytes]:
-        """The job's key and bytes (the layout is in :mod:`envfarm.validators.sandbox.protocol`).
+    async def _encode(self, checks: list[tuple[str, str]], initial: dict[str, Any], final: dict[str, Any]) -> _Job:
+        """The job's key and parts (the layout is in :mod:`envfarm.validators.sandbox.protocol`).
 
         Only the tables the checks read are sent (:func:`envfarm.validators.checks.tables_read`); a
         final table that is the initial's own list is sent as its name, and one that shares most
@@ -377,8 +382,9 @@ class SandboxPool:
         key = hashlib.sha256(checks_json + digest).digest()
 
         def encode() -> bytes:
+            rest: Any
             if whole:
-                rest: Any = final
+                rest = final
             else:
                 full, spliced = {}, {}
                 for t in order:
@@ -392,11 +398,11 @@ class SandboxPool:
                     else:
                         spliced[t] = found
                 rest = [full, spliced]
-            parts = [_LENGTH.pack(len(header)), header, _LENGTH.pack(len(initial_json)), initial_json, _json(rest)]
-            return b"".join(parts)
+            return _json(rest)
 
         rows = sum(len(v) for v in final.values() if isinstance(v, list)) if type(final) is dict else 0
-        return key, (await asyncio.to_thread(encode) if rows > _ENCODE_IN_THREAD_ROWS else encode())
+        rest = await asyncio.to_thread(encode) if rows > _ENCODE_IN_THREAD_ROWS else encode()
+        return _Job(key, header, initial_json, rest)
 
     def _row_index(self, rows: list[Any]) -> dict[int, int]:
         """Where each row of an initial table is, by identity (for :func:`splices`), once per table."""
@@ -428,11 +434,12 @@ class SandboxPool:
         self._encoded[cache_key] = (initial, data, digest)
         return data, digest
 
-    async def _run_job(
-        self, slot: _Slot, key: bytes, job: bytes, ids: list[str]
-    ) -> tuple[list[CheckOutcome], list[int]]:
+    async def _run_job(self, slot: _Slot, job: _Job, ids: list[str]) -> tuple[list[CheckOutcome], list[int]]:
+        """Run one job on the slot's worker: without the initial tables when the worker's child served
+        this key last (it keeps them), sent again whole if the zygote says that child is gone."""
         assert self._idle is not None
-        backstop = self.limits.wall_seconds * len(ids) + _BACKSTOP_GRACE + len(job) / 20e6
+        key = job.key
+        backstop = self.limits.wall_seconds * len(ids) + _BACKSTOP_GRACE + job.size / 20e6
         try:
             # A worker found dead (killed from outside, crashed between jobs) is replaced and the job
             # retried once: check code never runs in the zygote, so a job cannot be what killed it.
@@ -442,7 +449,12 @@ class SandboxPool:
                 except (SandboxError, OSError) as e:
                     return [CheckOutcome(i, False, f"sandbox unavailable: {e}") for i in ids], []
                 try:
-                    header, raw = await asyncio.wait_for(worker.exchange(key, job, len(ids)), backstop)
+                    header: dict[str, Any] = {"status": "resend"}
+                    if slot.key == key:
+                        lean = worker.exchange(key, job.bytes(False), len(ids), WITHOUT_INITIAL)
+                        header, raw = await asyncio.wait_for(lean, backstop)
+                    if header.get("status") == "resend":
+                        header, raw = await asyncio.wait_for(worker.exchange(key, job.bytes(True), len(ids)), backstop)
                 except TimeoutError:
                     self._replace(slot)
                     header, raw = {"status": "timeout"}, b""
@@ -483,6 +495,24 @@ class SandboxPool:
             slot.starting = asyncio.ensure_future(_Worker.spawn(self.limits))
             # A failed start is reported to the next job on this slot; keep asyncio from warning meanwhile.
             slot.starting.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A job's key and its parts; :meth:`bytes` joins them, with or without the initial tables."""
+
+    key: bytes
+    header: bytes
+    initial: bytes
+    rest: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.header) + len(self.initial) + len(self.rest) + 8
+
+    def bytes(self, with_initial: bool) -> bytes:
+        initial = self.initial if with_initial else b""
+        return b"".join([_LENGTH.pack(len(self.header)), self.header, _LENGTH.pack(len(initial)), initial, self.rest])
 
 
 def _json(value: Any) -> bytes:

@@ -3,18 +3,22 @@ from a job's child, and how the service reads them (defensively: a child's bytes
 
 Frames are a 4-byte big-endian length, then the payload:
 
-- service -> zygote (stdin): per job, the length, the number of checks (4 bytes, big-endian),
-  a 32-byte key (:data:`KEY_BYTES`: the sha256 of the check set and of the initial tables sent),
-  then the job: a length-prefixed JSON header ``[[[check_id, code, tables | null, copy], ...],
-  order | null, same]`` (each check's tables, null for all, and whether it needs copies; the
-  final state's table order; its tables that are the initial's), the length-prefixed JSON of the
-  initial tables sent, and the JSON ``[full, spliced]`` of the final tables that are not the
-  initial's: whole, or as :func:`splices` of the initial table (the whole final state instead
-  when ``order`` is null). Only tables some check of the job reads are sent. The
-  zygote moves those bytes into the child's job
-  pipe with splice(2), without reading them;
+- service -> zygote (stdin): per job, the length, the number of checks, flags (4 bytes each,
+  big-endian), a 32-byte key (:data:`KEY_BYTES`: the sha256 of the check set and of the initial
+  tables sent), then the job: a length-prefixed JSON header ``[[[check_id, code, tables | null,
+  copy], ...], order | null, same]`` (each check's tables, null for all, and whether it needs
+  copies; the final state's table order; its tables that are the initial's), the
+  length-prefixed JSON of the initial tables sent, and the JSON ``[full, spliced]`` of the final
+  tables that are not the initial's: whole, or as :func:`splices` of the initial table (the
+  whole final state instead when ``order`` is null). Only tables some check of the job reads
+  are sent. With the flag :data:`WITHOUT_INITIAL` the initial tables are left out (length 0):
+  the service does so when the worker's child served the same key last, as that child keeps
+  them; if the zygote has no child for the key any more (retired, or another key came), it
+  drops the job and answers ``{"status": "resend"}`` with no result lines, and the service
+  sends it again whole. The zygote moves the job's bytes into the child's job pipe with
+  splice(2), without reading them;
 - zygote -> service (stdout): at start ``{"hello": {...}}`` or ``{"fatal": "why"}``; per job a
-  JSON header ``{"status": "done" | "timeout" | "exit" | "protocol", "exit": code, "signal":
+  JSON header ``{"status": "done" | "timeout" | "exit" | "protocol" | "resend", "exit": code, "signal":
   number}`` and a frame of the child's result lines (:class:`Results`): ``{"loaded": n}`` once
   the states are parsed, ``{"i": k, "p": bool, "e": str | null}`` per check, ``{"fatal":
   "why"}`` when the job could not be read;
@@ -34,7 +38,8 @@ from typing import Any
 from envfarm.validators.checks import CheckOutcome
 
 KEY_BYTES = 32  # sha256 of the job's check set: a child only ever serves one check set
-JOB_HEADER = struct.Struct(">II")  # the job's length in bytes, its number of checks (then the key)
+JOB_HEADER = struct.Struct(">III")  # the job's length in bytes, its number of checks, flags (then the key)
+WITHOUT_INITIAL = 1  # flag: the job leaves out the initial tables, which the key's child already holds
 SHM_SIZE = 4 * 2**20  # room for the result lines of one job
 MAX_ERROR_CHARS = 2000
 EXIT_HARDENING_FAILED = 70  # the child could not harden itself: it never read a job

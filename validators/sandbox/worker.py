@@ -74,6 +74,7 @@ from envfarm.validators.sandbox.protocol import (
     KEY_BYTES,
     MAX_ERROR_CHARS,
     SHM_SIZE,
+    WITHOUT_INITIAL,
     Results,
     apply_splices,
     drain,
@@ -120,7 +121,10 @@ class Job:
         ]
         start = 8 + size
         (size,) = struct.unpack_from(">I", job, start - 4)
-        self.initial = json.loads(job[start : start + size]) if cached_initial is None else cached_initial
+        if cached_initial is None:  # the child's first job: the zygote forwards only whole ones to a new child
+            self.initial = json.loads(job[start : start + size])
+        else:  # the same initial tables as its first job (the key covers them), or left out
+            self.initial = cached_initial
         rest = json.loads(job[start + size :])
         if order is None or type(self.initial) is not dict:
             self.final = rest
@@ -392,7 +396,7 @@ class Zygote:
                     self.child.end()
                     self.child.shm.close()
                 return 0
-            size, checks = JOB_HEADER.unpack(header[: JOB_HEADER.size])
+            size, checks, flags = JOB_HEADER.unpack(header[: JOB_HEADER.size])
             key = header[JOB_HEADER.size :]
             child = self.child
             if child is not None and (
@@ -401,6 +405,14 @@ class Zygote:
                 child.end()
                 child.shm.close()
                 child = self.child = None
+            if child is None and flags & WITHOUT_INITIAL:  # a new child would have no initial state
+                try:
+                    drain(0, size)
+                    send_frame(self.out, json.dumps({"status": "resend"}).encode())
+                    send_frame(self.out, b"")
+                except (EOFError, BrokenPipeError):
+                    return 0
+                continue
             if child is None:
                 child = self.child = _Child(self, key)
             child.jobs += 1
