@@ -37,6 +37,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "bench_memory.py": ([], ["per episode KB", "p50 vs 1 live", "Over HTTP"]),
     "bench_scoring.py": ([], ["| method |", "sandboxed (score_request", "in-process exec on deep copies", "ratio:"]),
     "bench_score_profile.py": ([], ["| size | stage | ms per trajectory |", "sandbox round trip", "ratio:"]),
+    "bench_score_batch.py": ([], ["| way | trajectories/s |", "envfarm score --json FILE", "/v1/score/batch"]),
     "bench_catalog.py": (["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),
     "bench_sandbox.py": ([], ["| method |", "sandbox (2 workers", "in-process, deepcopy + exec", "ratio:"]),
     "bench_reset.py": ([], ["| method |", "deserialize + pragma", "rebuild: DDL + executemany", "ratio:"]),
