@@ -41,7 +41,7 @@ class Member(Base, table=True):
     phone: str | None = None
     member_type: str  # adult | child
     status: str = "active"  # active | suspended (expiry is the expires date, not a status)
-    guardian_id: int | None = Field(default=None, foreign_key="members.id")
+    guardian_id: int | None = Field(default=None, foreign_key="members.id", index=True)
     joined: str
     expires: str
 
@@ -67,9 +67,9 @@ class Copy(Base, table=True):
         CheckConstraint("status IN ('available', 'on_loan', 'on_hold_shelf', 'lost')", name="copy_status_known"),
     )
     id: int = Field(primary_key=True)
-    book_id: int = Field(foreign_key="books.id")
+    book_id: int = Field(foreign_key="books.id", index=True)
     barcode: str = Field(unique=True)
-    branch_id: int = Field(foreign_key="branches.id")
+    branch_id: int = Field(foreign_key="branches.id", index=True)
     status: str = "available"  # available | on_loan | on_hold_shelf | lost
 
 
@@ -79,8 +79,8 @@ class Loan(Base, table=True):
     __tablename__ = "loans"
     __table_args__ = (CheckConstraint("status IN ('active', 'returned', 'lost')", name="loan_status_known"),)
     id: int = Field(primary_key=True)
-    copy_id: int = Field(foreign_key="copies.id")
-    member_id: int = Field(foreign_key="members.id")
+    copy_id: int = Field(foreign_key="copies.id", index=True)
+    member_id: int = Field(foreign_key="members.id", index=True)
     loaned: str
     due: str
     returned: str | None = None
@@ -100,11 +100,11 @@ class Hold(Base, table=True):
         CheckConstraint("status IN ('queued', 'ready', 'fulfilled', 'cancelled')", name="hold_status_known"),
     )
     id: int = Field(primary_key=True)
-    book_id: int = Field(foreign_key="books.id")
-    member_id: int = Field(foreign_key="members.id")
+    book_id: int = Field(foreign_key="books.id", index=True)
+    member_id: int = Field(foreign_key="members.id", index=True)
     placed: str
     status: str = "queued"  # queued | ready | fulfilled | cancelled
-    copy_id: int | None = Field(default=None, foreign_key="copies.id")
+    copy_id: int | None = Field(default=None, foreign_key="copies.id", index=True)
     pickup_by: str | None = None
     closed: str | None = None  # the date it was fulfilled or cancelled
 
@@ -119,8 +119,8 @@ class Fine(Base, table=True):
         CheckConstraint("paid_cents >= 0 AND paid_cents <= amount_cents", name="fine_paid_in_range"),
     )
     id: int = Field(primary_key=True)
-    member_id: int = Field(foreign_key="members.id")
-    loan_id: int | None = Field(default=None, foreign_key="loans.id")
+    member_id: int = Field(foreign_key="members.id", index=True)
+    loan_id: int | None = Field(default=None, foreign_key="loans.id", index=True)
     reason: str  # overdue | lost_item
     amount_cents: int
     paid_cents: int = 0
@@ -135,8 +135,8 @@ class Payment(Base, table=True):
     __tablename__ = "payments"
     __table_args__ = (CheckConstraint("method IN ('cash', 'card')", name="payment_method_known"),)
     id: int = Field(primary_key=True)
-    fine_id: int = Field(foreign_key="fines.id")
-    member_id: int = Field(foreign_key="members.id")
+    fine_id: int = Field(foreign_key="fines.id", index=True)
+    member_id: int = Field(foreign_key="members.id", index=True)
     amount_cents: int
     method: str  # cash | card
     paid_on: str
