@@ -5,7 +5,8 @@ replay its 10 calls on a fresh episode of a ``library`` scenario, run the 15 che
 compute collateral against the oracle. Two ways, same trajectory, same checks:
 
 - ``sandboxed``: ``envfarm.validators.service.score_request`` with a 2-worker
-  :class:`SandboxPool`, ``--concurrency`` requests in flight;
+  :class:`SandboxPool`, ``--concurrency`` requests in flight, replaying in this process and
+  then in a 2-process :class:`ReplayPool` (the scenario, made here, is sent to its workers);
 - ``in-process exec``: EnvScaler's way: the same replay, then for every check a
   ``copy.deepcopy`` of the initial and final state and ``exec`` of its source, in
   this process, no isolation.
@@ -33,6 +34,7 @@ from report import machine, table, target_line  # noqa: E402
 from envfarm.core.environments import load_environment  # noqa: E402
 from envfarm.core.scenarios import Call, Check  # noqa: E402
 from envfarm.validators.replay import replay  # noqa: E402
+from envfarm.validators.replay_pool import ReplayPool  # noqa: E402
 from envfarm.validators.sandbox import SandboxPool  # noqa: E402
 from envfarm.validators.service import ScoreRequest, ScoringLimits, score_request  # noqa: E402
 
@@ -86,25 +88,35 @@ def in_process(env: Any, scenario: Any, calls: list[Call]) -> float:
     return passed / len(scenario.checks)
 
 
-async def sandboxed(env: Any, scenario: Any, calls: list[Call], seconds: float, concurrency: int) -> tuple[int, float]:
+async def sandboxed(
+    env: Any, scenario: Any, calls: list[Call], seconds: float, concurrency: int, replay_workers: int = 0
+) -> tuple[int, float]:
+    """Score the trajectory ``concurrency`` at a time for ``seconds``; replays in ``replay_workers``
+    processes (a :class:`ReplayPool`) when not 0, else in this process."""
     request = ScoreRequest(env=env.id, scenario=scenario.id, trajectory=[c.model_dump() for c in calls])
     envs = {env.id: env}
     limits = ScoringLimits()
-    async with SandboxPool(2) as pool:
-        first = await score_request(envs, request, limits, pool)
-        assert first.reward == round(in_process(env, scenario, calls), 6) == 1.0, "both ways must agree first"
-        done = 0
-        deadline = time.perf_counter() + seconds
+    replayer = ReplayPool(replay_workers) if replay_workers else None
+    try:
+        async with SandboxPool(2) as pool:
+            for _ in range(2 * replay_workers + 1):  # every replay process started and warm
+                first = await score_request(envs, request, limits, pool, replayer=replayer)
+                assert first.reward == round(in_process(env, scenario, calls), 6) == 1.0, "both ways must agree"
+            done = 0
+            deadline = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                await score_request(envs, request, limits, pool)
-                done += 1
+            async def worker() -> None:
+                nonlocal done
+                while time.perf_counter() < deadline:
+                    await score_request(envs, request, limits, pool, replayer=replayer)
+                    done += 1
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done, time.perf_counter() - start
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return done, time.perf_counter() - start
+    finally:
+        if replayer is not None:
+            await replayer.close()
 
 
 def main() -> None:
@@ -125,15 +137,25 @@ def main() -> None:
         n += 1
     plain_rate = n / (time.perf_counter() - start)
     done, elapsed = asyncio.run(sandboxed(env, scenario, calls, seconds, args.concurrency))
-    sandbox_rate = done / elapsed
+    here_rate = done / elapsed
+    pooled, pooled_elapsed = asyncio.run(sandboxed(env, scenario, calls, seconds, args.concurrency, 2))
+    pooled_rate = pooled / pooled_elapsed
+    sandbox_rate = max(here_rate, pooled_rate)
 
     rows = [
-        ["sandboxed (score_request, 2 workers)", f"{args.concurrency}", f"{done:,}", f"{sandbox_rate:,.0f}"],
+        [
+            "sandboxed, replay in this process (2 check workers)",
+            f"{args.concurrency}",
+            f"{done:,}",
+            f"{here_rate:,.0f}",
+        ],
+        ["sandboxed, replay in 2 processes (ReplayPool)", f"{args.concurrency}", f"{pooled:,}", f"{pooled_rate:,.0f}"],
         ["in-process exec on deep copies (EnvScaler)", "1", f"{n:,}", f"{plain_rate:,.0f}"],
     ]
     print(table(["method", "in flight", "trajectories", "trajectories/s"], rows))
     ratio = sandbox_rate / plain_rate
-    print(f"\nratio: sandboxed is {ratio:.2f}x the in-process rate\n")
+    print(f"\nratio: sandboxed (the faster way) is {ratio:.2f}x the in-process rate")
+    print(f"replay in processes vs here: {pooled_rate / here_rate:.2f}x\n")
     print(
         target_line(
             f">= {TARGET_PER_S} trajectories/s sandboxed", sandbox_rate >= TARGET_PER_S, f"{sandbox_rate:,.0f}/s"

@@ -35,7 +35,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "bench_rollout.py": ([], ["| in flight | episodes |", "episodes/s"]),
     "bench_agents.py": ([], ["| model | in flight |", "harness CPU ms/turn", "| bare client |", "loop's own share"]),
     "bench_memory.py": ([], ["per episode KB", "p50 vs 1 live", "Over HTTP"]),
-    "bench_scoring.py": ([], ["| method |", "sandboxed (score_request", "in-process exec on deep copies", "ratio:"]),
+    "bench_scoring.py": (
+        [],
+        ["| method |", "replay in this process", "replay in 2 processes (ReplayPool)", "in-process exec", "ratio:"],
+    ),
     "bench_score_profile.py": ([], ["| size | stage | ms per trajectory |", "sandbox round trip", "ratio:"]),
     "bench_score_batch.py": ([], ["| way | trajectories/s |", "envfarm score --json FILE", "/v1/score/batch"]),
     "bench_catalog.py": (["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),

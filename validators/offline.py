@@ -15,11 +15,13 @@ from pydantic import ValidationError
 
 from envfarm.core.environments import Environment, load_environment
 from envfarm.core.errors import EnvfarmError, InvalidInput
+from envfarm.validators.replay_pool import ReplayPool
 from envfarm.validators.sandbox import SandboxPool
 from envfarm.validators.scoring import ScoreResponse
 from envfarm.validators.service import ScoreRequest, ScoringLimits, score_request
 
 IN_FLIGHT = 64
+IN_PROCESS_BELOW = 64  # fewer records than this are replayed here: starting replay processes costs ~1 s
 """Records scored at once: enough to keep every sandbox worker busy."""
 
 
@@ -65,8 +67,9 @@ def score_files(
     """Score every request in the files; raise InvalidInput naming the first bad record.
 
     ``on_start(count)`` is called once the records are read, ``on_done()`` as each one is scored
-    (the CLI's progress bar). At most ``IN_FLIGHT`` records are scored at once, so a file of 10,000
-    does not hold 10,000 replays in memory together."""
+    (the CLI's progress bar). Replays run in a :class:`ReplayPool` (one process per CPU) once there
+    are ``IN_PROCESS_BELOW`` records or more. At most ``IN_FLIGHT`` records are scored at once, so
+    a file of 10,000 does not hold 10,000 replays in memory together."""
     requests = read_requests(files)
     if on_start is not None:
         on_start(len(requests))
@@ -82,15 +85,21 @@ def score_files(
     async def run() -> list[ScoreResponse]:
         room = asyncio.Semaphore(IN_FLIGHT)
 
+        replayer = ReplayPool() if len(requests) >= IN_PROCESS_BELOW else None
+
         async def one(request: ScoreRequest, pool: SandboxPool) -> ScoreResponse:
             async with room:
-                result = await score_request(envs, request, limits, pool)
+                result = await score_request(envs, request, limits, pool, replayer=replayer)
             if on_done is not None:
                 on_done()
             return result
 
-        async with SandboxPool() as pool:
-            return list(await asyncio.gather(*(one(r, pool) for _, r in requests)))
+        try:
+            async with SandboxPool() as pool:
+                return list(await asyncio.gather(*(one(r, pool) for _, r in requests)))
+        finally:
+            if replayer is not None:
+                await replayer.close()
 
     try:
         results = asyncio.run(run())

@@ -33,6 +33,7 @@ from envfarm.serve.inputs import MAX_JSON_DEPTH, brief, find_problem
 from envfarm.serve.security import guard
 from envfarm.serve.settings import FarmSettings
 from envfarm.validators.replay import Replay, outcome, replay
+from envfarm.validators.replay_pool import ReplayPool
 from envfarm.validators.sandbox import SandboxLimits, SandboxPool
 from envfarm.validators.scoring import CheckRunner, ScoreResponse, score
 from envfarm.validators.trajectories import Trajectory, TrajectoryError, read_trajectory
@@ -133,24 +134,46 @@ async def score_request(
     limits: ScoringLimits,
     runner: CheckRunner,
     loc: list[str | int] | None = None,
+    replayer: ReplayPool | None = None,
 ) -> ScoreResponse:
-    """Replay the request's trajectory on a fresh episode and score it."""
+    """Replay the request's trajectory on a fresh episode (in ``replayer``'s processes, when given)
+    and score it."""
     env, scenario, trajectory = prepare(envs, request, limits, loc or [])
-    done = replay(env, scenario, trajectory.calls, request.seed)
+    return await score_trajectory(env, scenario, trajectory, request.seed, runner, replayer)
+
+
+async def score_trajectory(
+    env: Environment,
+    scenario: Scenario,
+    trajectory: Trajectory,
+    seed: int | None,
+    runner: CheckRunner,
+    replayer: ReplayPool | None = None,
+) -> ScoreResponse:
+    """Replay a trajectory already read (:func:`prepare`) and score it."""
+    if replayer is None:
+        done = replay(env, scenario, trajectory.calls, seed)
+    else:
+        done = await replayer.replay(env, scenario, trajectory.calls, seed)
     return await score(env, scenario, done, runner, messages=trajectory.messages)
 
 
 def scoring_router(
-    envs: dict[str, Environment], runner: CheckRunner, live: LiveEpisodes, limits: ScoringLimits
+    envs: dict[str, Environment],
+    runner: CheckRunner,
+    live: LiveEpisodes,
+    limits: ScoringLimits,
+    replayer: ReplayPool | None = None,
 ) -> APIRouter:
-    """The scoring routes over these environments, running checks with ``runner``."""
+    """The scoring routes over these environments, running checks with ``runner`` (and replays in
+    ``replayer``'s processes, when given)."""
     router = APIRouter(tags=["scoring"])
 
     @router.post("/v1/score", response_model=ScoreResponse)
     async def score_one(body: ScoreRequest) -> ScoreResponse:
         """Replay a trajectory on a fresh episode of the scenario and score the final state."""
         with metrics.SCORING.track_inprogress():
-            return await score_request(envs, body, limits, runner)
+            return await score_request(envs, body, limits, runner, replayer=replayer)
 
     @router.post("/v1/score/batch", response_model=BatchResponse)
     async def score_batch(body: BatchRequest) -> BatchResponse:
@@ -160,9 +183,7 @@ def scoring_router(
             raise FieldError(["items"], message)
         prepared = [prepare(envs, item, limits, ["items", i]) for i, item in enumerate(body.items)]
         runs = (
-            score(
-                env, scenario, replay(env, scenario, trajectory.calls, item.seed), runner, messages=trajectory.messages
-            )
+            score_trajectory(env, scenario, trajectory, item.seed, runner, replayer)
             for (env, scenario, trajectory), item in zip(prepared, body.items, strict=True)
         )
         metrics.SCORING.inc(len(prepared))
@@ -202,14 +223,19 @@ class ScoringService:
     """The scoring routes plus the sandbox pool they run checks in (started and closed with the app)."""
 
     def __init__(
-        self, limits: ScoringLimits | None = None, sandbox: SandboxLimits | None = None, workers: int | None = None
+        self,
+        limits: ScoringLimits | None = None,
+        sandbox: SandboxLimits | None = None,
+        workers: int | None = None,
+        replay_workers: int = 0,
     ) -> None:
         self.limits = limits or ScoringLimits()
         self.pool = SandboxPool(workers, sandbox or SandboxLimits())
+        self.replayer = ReplayPool(replay_workers) if replay_workers else None
 
     def install(self, api: FastAPI, envs: dict[str, Environment], live: LiveEpisodes) -> None:
         """Add the scoring routes and the request-size limit to ``api``."""
-        api.include_router(scoring_router(envs, self.pool, live, self.limits))
+        api.include_router(scoring_router(envs, self.pool, live, self.limits, self.replayer))
 
     async def __aenter__(self) -> ScoringService:
         await self.pool.start()
@@ -217,6 +243,8 @@ class ScoringService:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.pool.close()
+        if self.replayer is not None:
+            await self.replayer.close()
 
 
 def farm_extension(service: ScoringService) -> Extension:

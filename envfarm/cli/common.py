@@ -6,6 +6,7 @@ command's ``--help``), so a container sets the farm up without flags.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -64,10 +65,25 @@ def farm_settings(host: str, port: int, token: str | None, allow_host: list[str]
     return FarmSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [], max_body_bytes=max_body)
 
 
-def scoring_service(max_calls: int, max_batch: int, workers: int | None) -> ScoringService:
+ReplayWorkers = Annotated[
+    int | None,
+    typer.Option(
+        envvar="ENVFARM_REPLAY_WORKERS",
+        help="Processes that replay trajectories for scoring (0: replay in the service process; default: CPUs).",
+    ),
+]
+
+
+def scoring_service(max_calls: int, max_batch: int, workers: int | None, replay_workers: int = 0) -> ScoringService:
     from envfarm.validators.service import ScoringLimits, ScoringService
 
-    return ScoringService(ScoringLimits(max_calls=max_calls, max_batch=max_batch), workers=workers)
+    limits = ScoringLimits(max_calls=max_calls, max_batch=max_batch)
+    return ScoringService(limits, workers=workers, replay_workers=replay_workers)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def checked_node(name: str) -> str:

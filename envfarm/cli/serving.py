@@ -17,10 +17,12 @@ from envfarm.cli.common import (
     MaxBatch,
     MaxBody,
     MaxCalls,
+    ReplayWorkers,
     Token,
     Workers,
     app,
     checked_node,
+    cpus,
     err,
     farm_settings,
     load,
@@ -96,6 +98,7 @@ def validator(
     max_calls: MaxCalls = 1000,
     max_batch: MaxBatch = 256,
     sandbox_workers: Workers = None,
+    replay_workers: ReplayWorkers = None,
 ) -> None:
     """Serve scoring alone: replay trajectories and run their checks in the sandbox, over HTTP."""
     import uvicorn
@@ -104,7 +107,8 @@ def validator(
 
     catalog = load(envs)
     settings = farm_settings(host, port, token, allow_host, max_body_bytes)
-    service = scoring_service(max_calls, max_batch, sandbox_workers)
+    replayers = cpus() if replay_workers is None else replay_workers
+    service = scoring_service(max_calls, max_batch, sandbox_workers, replayers)
     logs.configure(log_level, "text")
     err.print(f"envfarm validator on http://{host}:{port}" + (f", reading live episodes from {farm}" if farm else ""))
     uvicorn.run(

@@ -256,7 +256,6 @@ class SandboxPool:
         self.protections: dict[str, Any] = {}
         self.replaced = 0  # workers killed and replaced so far (timeouts, crashes)
         self._encoded: dict[tuple[int, frozenset[str] | None], tuple[Any, bytes, bytes]] = {}
-        self._indexes: dict[int, tuple[list[Any], dict[int, int]]] = {}
 
     # --- lifecycle ---
 
@@ -392,7 +391,7 @@ class SandboxPool:
                         continue
                     found = None
                     if type(initial.get(t)) is list and type(final[t]) is list:
-                        found = splices(initial[t], final[t], self._row_index(initial[t]))
+                        found = splices(initial[t], final[t])
                     if found is None:
                         full[t] = final[t]
                     else:
@@ -403,17 +402,6 @@ class SandboxPool:
         rows = sum(len(v) for v in final.values() if isinstance(v, list)) if type(final) is dict else 0
         rest = await asyncio.to_thread(encode) if rows > _ENCODE_IN_THREAD_ROWS else encode()
         return _Job(key, header, initial_json, rest)
-
-    def _row_index(self, rows: list[Any]) -> dict[int, int]:
-        """Where each row of an initial table is, by identity (for :func:`splices`), once per table."""
-        hit = self._indexes.get(id(rows))
-        if hit is not None and hit[0] is rows:
-            return hit[1]
-        index = {id(row): i for i, row in enumerate(rows)}
-        if len(self._indexes) >= _ENCODED_CACHE * 20:
-            self._indexes.clear()
-        self._indexes[id(rows)] = (rows, index)  # the rows kept: their ids cannot be reused meanwhile
-        return index
 
     def _initial_json(self, initial: Any, tables: frozenset[str] | None) -> tuple[bytes, bytes]:
         """The JSON of the initial state's tables sent to checks (all when ``tables`` is None), and

@@ -90,13 +90,14 @@ Splice = list[Any]  # [place, skip, rows]: initial rows[place:place + skip] are 
 _SAMPLES = 3
 
 
-def splices(initial: list[Any], final: list[Any], index: dict[int, int]) -> list[Splice] | None:
+def splices(initial: list[Any], final: list[Any]) -> list[Splice] | None:
     """How ``final`` is made from ``initial``: the rows it shares with it (the same objects, as
     change tracking leaves them) kept by place, the others given. None when few are shared.
 
-    ``index`` maps ``id(row)`` to its place in ``initial``. Runs of shared rows are found by
-    comparing slices (in C, identity first), so the cost follows the runs, not the rows.
+    Runs of shared rows are found by comparing slices (in C, identity first), so the cost
+    follows the runs, not the rows (once :func:`row_index` knows the initial table).
     """
+    index = row_index(initial)
     n, m = len(initial), len(final)
     if not m or all(index.get(id(final[k * (m - 1) // (_SAMPLES - 1)])) is None for k in range(_SAMPLES)):
         return None
@@ -120,6 +121,22 @@ def splices(initial: list[Any], final: list[Any], index: dict[int, int]) -> list
         out.append([i, n - i, new])
         given += len(new)
     return out if given * 2 < m else None
+
+
+_indexes: dict[int, tuple[list[Any], dict[int, int]]] = {}
+
+
+def row_index(rows: list[Any]) -> dict[int, int]:
+    """Where each row of a table is, by identity: once per table list (an initial view's tables
+    are shared objects, kept here so their ids cannot be reused while indexed)."""
+    hit = _indexes.get(id(rows))
+    if hit is not None and hit[0] is rows:
+        return hit[1]
+    if len(_indexes) >= 5000:
+        _indexes.clear()
+    index = {id(row): i for i, row in enumerate(rows)}
+    _indexes[id(rows)] = (rows, index)
+    return index
 
 
 def _run(a: list[Any], i: int, b: list[Any], j: int) -> int:
