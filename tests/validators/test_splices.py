@@ -23,8 +23,7 @@ def test_splices_rebuild_the_final_table(seed: int) -> None:
                 final.insert(rng.randint(0, len(final)), {"added": rng.random()})
             elif final:
                 del final[rng.randrange(len(final))]
-        index = {id(row): k for k, row in enumerate(initial)}
-        found = splices(initial, final, index)
+        found = splices(initial, final)
         if found is not None:
             assert apply_splices(initial, found) == final
             assert sum(len(given) for _, _, given in found) * 2 < len(final)  # mostly shared, or sent whole
@@ -33,4 +32,4 @@ def test_splices_rebuild_the_final_table(seed: int) -> None:
 def test_a_table_read_afresh_is_sent_whole() -> None:
     initial = [{"id": k} for k in range(50)]
     fresh = [dict(row) for row in initial]  # equal rows, but none of the same objects
-    assert splices(initial, fresh, {id(row): k for k, row in enumerate(initial)}) is None
+    assert splices(initial, fresh) is None
