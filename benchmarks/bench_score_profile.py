@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import sqlite3
 import sys
 import time
 from collections import defaultdict
@@ -43,22 +41,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scoring import workload  # noqa: E402
 from report import machine, table, target_line  # noqa: E402
-from scaled_states import scaled_state  # noqa: E402
+from scaled_states import FULL_SIZES, KB, QUICK_SIZES, json_bytes, sized_snapshot  # noqa: E402
 
 import envfarm.validators.replay as replay_mod  # noqa: E402
 import envfarm.validators.scoring as scoring_mod  # noqa: E402
 import envfarm.validators.service as service_mod  # noqa: E402
 from envfarm.core.episodes import Episode  # noqa: E402
-from envfarm.core.state import canonical_view  # noqa: E402
 from envfarm.serve.settings import FarmSettings  # noqa: E402
 from envfarm.validators.checks import run_check  # noqa: E402
 from envfarm.validators.replay import oracle_footprint, replay  # noqa: E402
 from envfarm.validators.sandbox.worker import CompileCache, Job, _view  # noqa: E402
 from envfarm.validators.service import ScoreRequest, ScoringLimits, ScoringService, prepare  # noqa: E402
-
-KB = 1024
-FULL_SIZES: list[tuple[str, int | None]] = [("20 KB", None), ("1 MB", 1024 * KB), ("10 MB", 10 * 1024 * KB)]
-QUICK_SIZES: list[tuple[str, int | None]] = [("20 KB", None), ("128 KB", 128 * KB), ("640 KB", 640 * KB)]
 
 STAGES = [
     "prepare (read trajectory)",
@@ -79,33 +72,6 @@ SUB_STAGES = [
     "est.: the 15 checks themselves",
     "est.: pipes, framing, result lines (rest)",
 ]
-
-
-def json_bytes(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode())
-
-
-def view_of(data: bytes, keys: dict[str, list[str]]) -> dict[str, Any]:
-    db = sqlite3.connect(":memory:")
-    try:
-        db.deserialize(data)
-        return canonical_view(db, keys)
-    finally:
-        db.close()
-
-
-def sized_snapshot(env: Any, base_id: str, target_json: int | None, quick: bool) -> bytes:
-    """The scenario's own database (``None``), or one grown so its canonical JSON is about ``target_json`` bytes."""
-    if target_json is None:
-        return env.snapshot(base_id)
-    # scaled_state aims at SQLite bytes: find how many SQLite bytes one JSON byte takes at scale, then aim.
-    probe = scaled_state(env, base_id, (256 if quick else 1024) * KB).snapshot
-    per_json_byte = len(probe) / json_bytes(view_of(probe, env.keys()))
-    data = scaled_state(env, base_id, int(target_json * per_json_byte)).snapshot
-    got = json_bytes(view_of(data, env.keys()))
-    if abs(got - target_json) > 0.1 * target_json:  # one correction step
-        data = scaled_state(env, base_id, int(len(data) * target_json / got)).snapshot
-    return data
 
 
 class Timers:

@@ -34,7 +34,6 @@ from report import machine, table, target_line  # noqa: E402
 from envfarm.core.environments import load_environment  # noqa: E402
 from envfarm.core.scenarios import Call, Check  # noqa: E402
 from envfarm.validators.replay import replay  # noqa: E402
-from envfarm.validators.replay_pool import ReplayPool  # noqa: E402
 from envfarm.validators.sandbox import SandboxPool  # noqa: E402
 from envfarm.validators.service import ScoreRequest, ScoringLimits, score_request  # noqa: E402
 
@@ -96,7 +95,11 @@ async def sandboxed(
     request = ScoreRequest(env=env.id, scenario=scenario.id, trajectory=[c.model_dump() for c in calls])
     envs = {env.id: env}
     limits = ScoringLimits()
-    replayer = ReplayPool(replay_workers) if replay_workers else None
+    replayer = None
+    if replay_workers:
+        from envfarm.validators.replay_pool import ReplayPool  # here: bench_score_sizes runs on older checkouts too
+
+        replayer = ReplayPool(replay_workers)
     try:
         async with SandboxPool(2) as pool:
             for _ in range(2 * replay_workers + 1):  # every replay process started and warm

@@ -6,6 +6,7 @@ rows with keys shifted so they stay unique and foreign keys still hold.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envfarm.core.environments import Environment
+from envfarm.core.state import canonical_view
 
 
 @dataclass
@@ -176,3 +178,35 @@ def scaled_state(
         copies = max(1, round(copies * target_bytes / len(state.snapshot)))
         state = make(copies)
     return state
+
+
+KB = 1024
+FULL_SIZES: list[tuple[str, int | None]] = [("20 KB", None), ("1 MB", 1024 * KB), ("10 MB", 10 * 1024 * KB)]
+QUICK_SIZES: list[tuple[str, int | None]] = [("20 KB", None), ("128 KB", 128 * KB), ("640 KB", 640 * KB)]
+
+
+def json_bytes(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def view_of(data: bytes, keys: dict[str, list[str]]) -> dict[str, Any]:
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(data)
+        return canonical_view(db, keys)
+    finally:
+        db.close()
+
+
+def sized_snapshot(env: Any, base_id: str, target_json: int | None, quick: bool) -> bytes:
+    """The scenario's own database (``None``), or one grown so its canonical JSON is about ``target_json`` bytes."""
+    if target_json is None:
+        return env.snapshot(base_id)
+    # scaled_state aims at SQLite bytes: find how many SQLite bytes one JSON byte takes at scale, then aim.
+    probe = scaled_state(env, base_id, (256 if quick else 1024) * KB).snapshot
+    per_json_byte = len(probe) / json_bytes(view_of(probe, env.keys()))
+    data = scaled_state(env, base_id, int(target_json * per_json_byte)).snapshot
+    got = json_bytes(view_of(data, env.keys()))
+    if abs(got - target_json) > 0.1 * target_json:  # one correction step
+        data = scaled_state(env, base_id, int(len(data) * target_json / got)).snapshot
+    return data

@@ -40,6 +40,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["| method |", "replay in this process", "replay in 2 processes (ReplayPool)", "in-process exec", "ratio:"],
     ),
     "bench_score_profile.py": ([], ["| size | stage | ms per trajectory |", "sandbox round trip", "ratio:"]),
+    "bench_score_sizes.py": ([], ["| size | way | trajectories/s |", "replay in 2 processes", "EnvScaler's way"]),
     "bench_score_batch.py": ([], ["| way | trajectories/s |", "envfarm score --json FILE", "/v1/score/batch"]),
     "bench_catalog.py": (["--env", "library"], ["| env | tables |", "pass the gate", "scenarios/s"]),
     "bench_sandbox.py": ([], ["| method |", "sandbox (2 workers", "in-process, deepcopy + exec", "ratio:"]),

@@ -125,9 +125,10 @@ def _replay_here(
     if env.version != version:
         return None
     if isinstance(wanted, Scenario):
-        env.add_scenario(wanted)
-        _fingerprints[(env_id, wanted.id)] = scenario_print
-        wanted = wanted.id
+        if _fingerprints.get((env_id, wanted.id)) != scenario_print or wanted.id not in env.scenarios:
+            env.add_scenario(wanted)  # its state is built on first use, then kept
+            _fingerprints[(env_id, wanted.id)] = scenario_print
+        wanted = wanted.id  # (sent again by requests that asked before it came: nothing to redo)
     scenario = env.scenarios.get(wanted)
     if scenario is None:
         return NEEDS_SCENARIO
