@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_scoring import in_process, workload  # noqa: E402
+from bench_scoring import in_flight, in_process, workload  # noqa: E402
 from report import machine, table, target_line  # noqa: E402
 from scaled_states import FULL_SIZES, QUICK_SIZES, sized_snapshot, view_of  # noqa: E402
 
@@ -47,24 +47,10 @@ IN_FLIGHT = 64
 
 
 async def rate(
-    envs: dict[str, Any], request: ScoreRequest, pool: Any, replayer: Any, in_flight: int, seconds: float
+    envs: dict[str, Any], request: ScoreRequest, pool: Any, replayer: Any, concurrency: int, seconds: float
 ) -> float:
-    """Trajectories/s with ``in_flight`` requests at a time for ``seconds`` (every one started finishes)."""
-    limits = ScoringLimits()
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        while True:
-            await score_request(envs, request, limits, pool, **({"replayer": replayer} if replayer else {}))
-            done += 1
-            if time.perf_counter() >= deadline:
-                return
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return done / (time.perf_counter() - start)
+    done, elapsed = await in_flight(envs, request, pool, replayer, concurrency, seconds)
+    return done / elapsed
 
 
 async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -105,21 +105,32 @@ async def sandboxed(
             for _ in range(2 * replay_workers + 1):  # every replay process started and warm
                 first = await score_request(envs, request, limits, pool, replayer=replayer)
                 assert first.reward == round(in_process(env, scenario, calls), 6) == 1.0, "both ways must agree"
-            done = 0
-            deadline = time.perf_counter() + seconds
-
-            async def worker() -> None:
-                nonlocal done
-                while time.perf_counter() < deadline:
-                    await score_request(envs, request, limits, pool, replayer=replayer)
-                    done += 1
-
-            start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return done, time.perf_counter() - start
+            return await in_flight(envs, request, pool, replayer, concurrency, seconds)
     finally:
         if replayer is not None:
             await replayer.close()
+
+
+async def in_flight(
+    envs: dict[str, Any], request: ScoreRequest, pool: Any, replayer: Any, concurrency: int, seconds: float
+) -> tuple[int, float]:
+    """Trajectories scored and seconds taken, ``concurrency`` requests at a time for ``seconds``
+    (every request started finishes). ``replayer`` None replays in this process (and works on
+    checkouts from before replay processes: bench_score_sizes --baseline)."""
+    limits = ScoringLimits()
+    extra = {"replayer": replayer} if replayer is not None else {}
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await score_request(envs, request, limits, pool, **extra)
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, time.perf_counter() - start
 
 
 def main() -> None:

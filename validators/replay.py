@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from envfarm.core.changes import Baseline, Tracker, patch
+from envfarm.core.changes import Tracker, final_state
 from envfarm.core.environments import Environment
 from envfarm.core.episodes import Episode, ToolResult
 from envfarm.core.scenarios import Call, Scenario
@@ -129,26 +129,8 @@ def outcome(episode: Episode) -> Replay:
 
 
 def _patched(episode: Episode, tracker: Tracker, initial: StateView, keys: dict[str, list[str]]) -> Replay:
-    """:func:`outcome` from the rows the calls wrote: each written table is the initial one with
-    those rows read back and spliced in (:func:`envfarm.core.changes.patch`); a table that cannot
-    be patched (no primary key, keys Python cannot order) is read whole and diffed."""
-    written = tracker.changed()
-    final = dict(initial)
-    texts: dict[str, str] = {}
-    changes: dict[str, dict[str, Any]] = {}
-    for table in sorted(keys):
-        if table in tracker.tables and table not in written:
-            continue
-        done = None
-        if table in tracker.tables:
-            base = _baseline(initial[table], keys[table])
-            if base is not None:
-                done = patch(base, keys[table], written[table], tracker.rows(table, written[table]))
-        if done is None:  # read whole
-            final[table] = episode.view([table])[table]
-            changes |= diff({table: initial[table]}, {table: final[table]}, keys)
-        elif done.change is not None:
-            final[table], texts[table], changes[table] = done.rows, done.text, done.change
+    """:func:`outcome` from the rows the calls wrote (:func:`envfarm.core.changes.final_state`)."""
+    final, texts, changes = final_state(tracker, initial, keys, lambda table: episode.view([table])[table])
     unchanged = {t for t in final if final[t] is initial[t]}
     return Replay(
         results=list(episode.log),
@@ -158,21 +140,6 @@ def _patched(episode: Episode, tracker: Tracker, initial: StateView, keys: dict[
         changes=changes,
         keys=keys,
     )
-
-
-_baselines: dict[int, tuple[list[dict[str, Any]], Baseline | None]] = {}
-
-
-def _baseline(rows: list[dict[str, Any]], cols: list[str]) -> Baseline | None:
-    """The initial table indexed for patching, once per scenario and table (kept by the rows' identity)."""
-    found = _baselines.get(id(rows))
-    if found is not None and found[0] is rows:
-        return found[1]
-    base = Baseline.of(rows, cols)
-    if len(_baselines) >= _CACHED * 20:
-        _baselines.clear()
-    _baselines[id(rows)] = (rows, base)  # keeping the rows keeps their id from being reused
-    return base
 
 
 REUSE_FROM_BYTES = 512 * 1024

@@ -22,16 +22,17 @@ import asyncio
 import functools
 import hashlib
 import multiprocessing
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from envfarm.core.cache import ByIdentity
 from envfarm.core.environments import Environment, load_environment
 from envfarm.core.scenarios import Call, Scenario
 from envfarm.core.state import StateView
 from envfarm.validators.replay import Replay, replay
+from envfarm.validators.sandbox.pool import usable_cpus
 from envfarm.validators.sandbox.protocol import apply_splices, splices
 
 Tables = dict[str, tuple[str, Any]]  # table -> ("rows", rows) | ("splices", splices)
@@ -42,21 +43,13 @@ class ReplayPool:
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is None:
-            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            workers = usable_cpus()
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.size = workers
         self._executor: ProcessPoolExecutor | None = None
         self.in_process = 0  # replays done here instead (environment not in the workers, or a worker lost)
-        self._prints: dict[int, tuple[Scenario, str]] = {}
-
-    def _fingerprint(self, scenario: Scenario) -> str:
-        hit = self._prints.get(id(scenario))
-        if hit is None or hit[0] is not scenario:
-            if len(self._prints) >= 10_000:
-                self._prints.clear()
-            hit = self._prints[id(scenario)] = (scenario, fingerprint(scenario))  # kept: its id stays its own
-        return hit[1]
+        self._prints: ByIdentity[str] = ByIdentity(10_000)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -67,13 +60,18 @@ class ReplayPool:
         self, env: Environment, scenario: Scenario, calls: Sequence[Call], seed: int | None = None
     ) -> Replay:
         loop = asyncio.get_running_loop()
-        ask = functools.partial(_replay_here, env.id, env.version, self._fingerprint(scenario))
+        ask = functools.partial(
+            _replay_here, env.id, env.version, self._prints.get(scenario, lambda: fingerprint(scenario))
+        )
+        executor = self._pool()
         try:
-            answer = await loop.run_in_executor(self._pool(), ask, scenario.id, list(calls), seed)
+            answer = await loop.run_in_executor(executor, ask, scenario.id, list(calls), seed)
             if answer == NEEDS_SCENARIO:  # a scenario the worker does not have (yet) in this form
-                answer = await loop.run_in_executor(self._pool(), ask, scenario, list(calls), seed)
+                answer = await loop.run_in_executor(executor, ask, scenario, list(calls), seed)
         except BrokenProcessPool:  # a worker died (a tool that crashed its process): start afresh
-            self._executor = None
+            if self._executor is executor:  # not one that another request started since
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
             answer = None
         if not isinstance(answer, tuple):
             self.in_process += 1

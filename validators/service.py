@@ -227,11 +227,12 @@ class ScoringService:
         limits: ScoringLimits | None = None,
         sandbox: SandboxLimits | None = None,
         workers: int | None = None,
-        replay_workers: int = 0,
+        replay_workers: int | None = 0,
     ) -> None:
+        """``replay_workers``: 0 replays in this process, None in one process per CPU."""
         self.limits = limits or ScoringLimits()
         self.pool = SandboxPool(workers, sandbox or SandboxLimits())
-        self.replayer = ReplayPool(replay_workers) if replay_workers else None
+        self.replayer = None if replay_workers == 0 else ReplayPool(replay_workers)
 
     def install(self, api: FastAPI, envs: dict[str, Environment], live: LiveEpisodes) -> None:
         """Add the scoring routes and the request-size limit to ``api``."""

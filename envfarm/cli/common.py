@@ -6,7 +6,6 @@ command's ``--help``), so a container sets the farm up without flags.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,22 +67,20 @@ def farm_settings(host: str, port: int, token: str | None, allow_host: list[str]
 ReplayWorkers = Annotated[
     int | None,
     typer.Option(
+        min=0,
         envvar="ENVFARM_REPLAY_WORKERS",
         help="Processes that replay trajectories for scoring (0: replay in the service process; default: CPUs).",
     ),
 ]
 
 
-def scoring_service(max_calls: int, max_batch: int, workers: int | None, replay_workers: int = 0) -> ScoringService:
+def scoring_service(
+    max_calls: int, max_batch: int, workers: int | None, replay_workers: int | None = 0
+) -> ScoringService:
     from envfarm.validators.service import ScoringLimits, ScoringService
 
     limits = ScoringLimits(max_calls=max_calls, max_batch=max_batch)
     return ScoringService(limits, workers=workers, replay_workers=replay_workers)
-
-
-def cpus() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def checked_node(name: str) -> str:

@@ -22,7 +22,6 @@ from envfarm.cli.common import (
     Workers,
     app,
     checked_node,
-    cpus,
     err,
     farm_settings,
     load,
@@ -107,8 +106,7 @@ def validator(
 
     catalog = load(envs)
     settings = farm_settings(host, port, token, allow_host, max_body_bytes)
-    replayers = cpus() if replay_workers is None else replay_workers
-    service = scoring_service(max_calls, max_batch, sandbox_workers, replayers)
+    service = scoring_service(max_calls, max_batch, sandbox_workers, replay_workers)
     logs.configure(log_level, "text")
     err.print(f"envfarm validator on http://{host}:{port}" + (f", reading live episodes from {farm}" if farm else ""))
     uvicorn.run(

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import bisect
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from envfarm.core.state import canonical_json, canonical_row, row_key
+from envfarm.core.cache import ByIdentity
+from envfarm.core.state import StateView, canonical_json, canonical_row, diff, row_key
 
 _PREFIX = "_envfarm_changed_"
 
@@ -31,9 +33,10 @@ class Tracker:
     def __init__(self, db: sqlite3.Connection, keys: dict[str, list[str]]) -> None:
         self.db = db
         self.tables = {t: k for t, k in keys.items() if k and _orderable(db, t)}
+        self._logs = {table: f"{_PREFIX}{n}" for n, table in enumerate(self.tables)}  # temp table per table
         script = ["PRAGMA recursive_triggers = ON;"]  # so rows REPLACE deletes fire DELETE triggers
-        for n, (table, cols) in enumerate(self.tables.items()):
-            log = f"{_PREFIX}{n}"
+        for table, cols in self.tables.items():
+            log = self._logs[table]
             script.append(f'CREATE TEMP TABLE "{log}" ({", ".join(f"k{i}" for i in range(len(cols)))});')
             for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
                 body = "".join(
@@ -48,19 +51,18 @@ class Tracker:
     def changed(self) -> dict[str, list[tuple[Any, ...]]]:
         """The keys of the rows written per tracked table (tables not written are left out)."""
         out = {}
-        for n, table in enumerate(self.tables):
-            found = self.db.execute(f'SELECT DISTINCT * FROM temp."{_PREFIX}{n}"').fetchall()
+        for table, log in self._logs.items():
+            found = self.db.execute(f'SELECT DISTINCT * FROM temp."{log}"').fetchall()
             if found:
                 out[table] = found
         return out
 
-    def rows(self, table: str, wanted: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
-        """The table's current rows with these keys, by key (rows since deleted are absent)."""
+    def rows(self, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """The table's current rows among those written, by key (rows since deleted are absent)."""
         cols = self.tables[table]
-        n = list(self.tables).index(table)
         names = ", ".join(_quoted(c) for c in cols)
         cur = self.db.execute(
-            f'SELECT * FROM main.{_quoted(table)} WHERE ({names}) IN (SELECT * FROM temp."{_PREFIX}{n}")'
+            f'SELECT * FROM main.{_quoted(table)} WHERE ({names}) IN (SELECT * FROM temp."{self._logs[table]}")'
         )
         columns = [c[0] for c in cur.description]
         positions = [columns.index(c) for c in cols]
@@ -108,7 +110,7 @@ def patch(
     added: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     removed: list[int] = []
     changed: list[dict[str, Any]] = []
-    for key in set(written):
+    for key in written:  # distinct already (Tracker.changed)
         at = base.index.get(key)
         row = now.get(key)
         if at is None:
@@ -157,6 +159,42 @@ def patch(
         "changed": changed,
     }
     return Patched(rows, "[" + ",".join(texts) + "]", change)
+
+
+_baselines: ByIdentity[Baseline | None] = ByIdentity(10_000)
+
+
+def final_state(
+    tracker: Tracker,
+    initial: StateView,
+    keys: dict[str, list[str]],
+    read_whole: Callable[[str], list[dict[str, Any]]],
+) -> tuple[StateView, dict[str, str], dict[str, dict[str, Any]]]:
+    """The final view, the canonical JSON of its patched tables, and the diff from ``initial``.
+
+    Each written table is the initial one with the written rows read back and spliced in
+    (:func:`patch`; the initial table indexed once per scenario); a table that cannot be patched
+    is read whole (``read_whole(table)``) and diffed. Unwritten tables are the initial's own lists.
+    """
+    written = tracker.changed()
+    final = dict(initial)
+    texts: dict[str, str] = {}
+    changes: dict[str, dict[str, Any]] = {}
+    for table in sorted(keys):
+        if table in tracker.tables and table not in written:
+            continue
+        done = None
+        if table in tracker.tables:
+            rows, cols = initial[table], keys[table]
+            base = _baselines.get(rows, lambda: Baseline.of(rows, cols))  # noqa: B023 - called at once
+            if base is not None:
+                done = patch(base, cols, written[table], tracker.rows(table))
+        if done is None:
+            final[table] = read_whole(table)
+            changes |= diff({table: initial[table]}, {table: final[table]}, keys)
+        elif done.change is not None:
+            final[table], texts[table], changes[table] = done.rows, done.text, done.change
+    return final, texts, changes
 
 
 def _orderable(db: sqlite3.Connection, table: str) -> bool:

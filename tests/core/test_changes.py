@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from envfarm.core.changes import Baseline, Tracker, patch
+from envfarm.core.changes import Tracker, final_state
 from envfarm.core.environments import bundled, load_environment
 from envfarm.core.episodes import Episode
 from envfarm.core.state import canonical_json, canonical_view, diff, primary_key, table_names
@@ -44,26 +44,6 @@ def database() -> sqlite3.Connection:
     return db
 
 
-def patched_view(db: sqlite3.Connection, keys: dict[str, list[str]], initial: dict, tracker: Tracker):  # type: ignore[no-untyped-def]
-    """The final view, texts and diff as the tracker tells them; tables it cannot patch read whole."""
-    final, texts, changes = dict(initial), {}, {}
-    written = tracker.changed()
-    for table in sorted(keys):
-        if table in tracker.tables and table not in written:
-            continue
-        done = None
-        if table in tracker.tables:
-            base = Baseline.of(initial[table], keys[table])
-            if base is not None:
-                done = patch(base, keys[table], written[table], tracker.rows(table, written[table]))
-        if done is None:
-            final[table] = canonical_view(db, {table: keys[table]})[table]
-            changes |= diff({table: initial[table]}, {table: final[table]}, keys)
-        elif done.change is not None:
-            final[table], texts[table], changes[table] = done.rows, done.text, done.change
-    return final, texts, changes
-
-
 @pytest.mark.parametrize(
     "sql",
     [
@@ -92,7 +72,7 @@ def test_tracked_changes_give_the_whole_read_view_hash_and_diff(sql: str) -> Non
     tracker = Tracker(db, keys)
     assert set(tracker.tables) == {"owners", "pets", "tags", "seats", "mixed"}  # not notes (no key), not words
     db.executescript(sql)
-    final, texts, changes = patched_view(db, keys, initial, tracker)
+    final, texts, changes = final_state(tracker, initial, keys, lambda t: canonical_view(db, {t: keys[t]})[t])
     whole = canonical_view(db, keys)
     assert final == whole
     assert list(final) == list(whole)

@@ -55,6 +55,11 @@ _ENCODE_IN_THREAD_ROWS = 5000  # states larger than this are encoded off the eve
 _MAX_SKIPS = 8  # a waiting job passed over this often for jobs of another check set is served next
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: how many worker processes a pool starts by default."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def worker_environment() -> dict[str, str]:
     """The whole environment a sandbox worker starts with, listed here: nothing of the service's own.
 
@@ -244,7 +249,7 @@ class SandboxPool:
 
     def __init__(self, workers: int | None = None, limits: SandboxLimits = SandboxLimits()) -> None:
         if workers is None:
-            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            workers = usable_cpus()
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.size = workers
@@ -370,13 +375,13 @@ class SandboxPool:
         order = list(final) if type(final) is dict else []
         if union is not None:
             order = [t for t in order if t in union]
-        same = [t for t in order if not whole and t in initial and final[t] is initial[t]]
+        same = {t for t in order if not whole and t in initial and final[t] is initial[t]}
         listed = [
             [cid, code, None if r is None else sorted(r), copy]
             for (cid, code), r, copy in zip(checks, reads, copies, strict=True)
         ]
         checks_json = _json(listed)
-        header = b"[" + checks_json + b"," + _json(None if whole else order) + b"," + _json(same) + b"]"
+        header = b"[" + checks_json + b"," + _json(None if whole else order) + b"," + _json(sorted(same)) + b"]"
         initial_json, digest = self._initial_json(initial, union)
         key = hashlib.sha256(checks_json + digest).digest()
 

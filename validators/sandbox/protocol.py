@@ -35,6 +35,7 @@ import signal
 import struct
 from typing import Any
 
+from envfarm.core.cache import ByIdentity
 from envfarm.validators.checks import CheckOutcome
 
 KEY_BYTES = 32  # sha256 of the job's check set: a child only ever serves one check set
@@ -123,20 +124,13 @@ def splices(initial: list[Any], final: list[Any]) -> list[Splice] | None:
     return out if given * 2 < m else None
 
 
-_indexes: dict[int, tuple[list[Any], dict[int, int]]] = {}
+_indexes: ByIdentity[dict[int, int]] = ByIdentity(5000)
 
 
 def row_index(rows: list[Any]) -> dict[int, int]:
     """Where each row of a table is, by identity: once per table list (an initial view's tables
-    are shared objects, kept here so their ids cannot be reused while indexed)."""
-    hit = _indexes.get(id(rows))
-    if hit is not None and hit[0] is rows:
-        return hit[1]
-    if len(_indexes) >= 5000:
-        _indexes.clear()
-    index = {id(row): i for i, row in enumerate(rows)}
-    _indexes[id(rows)] = (rows, index)
-    return index
+    are shared objects)."""
+    return _indexes.get(rows, lambda: {id(row): i for i, row in enumerate(rows)})
 
 
 def _run(a: list[Any], i: int, b: list[Any], j: int) -> int:
